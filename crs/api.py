@@ -1,0 +1,179 @@
+"""The public entry point: a :class:`Recommender` that holds many conversations at once."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from pydantic import TypeAdapter, ValidationError
+
+from crs.actions import AnswerQuestion, NoPendingQuestion, UserAction, to_feedback
+from crs.engine import Engine
+from crs.nlg import Responder, TemplateNLG
+from crs.nlu import OfflineNLU, Understander
+from crs.reply import Reply
+from crs.scoring import Scorer
+from crs.settings import Settings, load_settings
+from crs.state import DialogueState
+from crs.steps import MemoryHooks, TurnSteps
+from graphs import build_conversation_graph, sqlite_checkpointer, thread_id
+from kb import BUNDLED_CATALOG, KBError, KnowledgeGraph, Vocabulary, build_graph, load_catalog, load_interactions
+from kb.embeddings import default_embedder
+
+__all__ = ["InvalidInput", "Recommender", "load_knowledge"]
+
+logger = logging.getLogger(__name__)
+_ACTION = TypeAdapter(UserAction)
+_MAX_ID_CHARS = 256
+
+
+class InvalidInput(ValueError):
+    """A call the recommender refuses: the message says what was wrong; nothing has changed."""
+
+
+def load_knowledge(settings: Settings) -> tuple[KnowledgeGraph, Vocabulary | None]:
+    """Build the graph the settings point at: a benchmark dataset or a catalog file."""
+    if settings.dataset is not None:
+        from kb import load_scpr
+
+        if settings.data_dir is None:
+            raise InvalidInput("a dataset needs data_dir (the folder holding lastfm/ and lastfm_star/)")
+        return load_scpr(settings.data_dir, settings.dataset).graph, None
+    catalog = load_catalog(settings.catalog or BUNDLED_CATALOG, vocabulary=settings.vocabulary)
+    interactions = load_interactions(settings.interactions) if settings.interactions else ()
+    return build_graph(catalog, interactions), catalog.vocabulary
+
+
+def _check_id(kind: str, value: object) -> str:
+    if not isinstance(value, str) or not value.strip():
+        raise InvalidInput(f"{kind} must be a non-empty string, got {value!r}")
+    if len(value) > _MAX_ID_CHARS:
+        raise InvalidInput(f"{kind} is longer than {_MAX_ID_CHARS} characters")
+    return value
+
+
+class Recommender:
+    """A conversational recommender: ``chat()`` for text, ``act()`` for buttons.
+
+    Build it from settings (``Recommender.from_settings``) or from objects. Conversations are
+    kept per ``(user_id, session_id)`` in the checkpointer and survive a restart when it is a
+    file. Calls for different conversations may run in parallel threads; calls for the same
+    conversation are serialised.
+    """
+
+    def __init__(
+        self,
+        graph: KnowledgeGraph,
+        *,
+        engine: Engine | None = None,
+        scorer: Scorer | None = None,
+        nlu: Understander | None = None,
+        nlg: Responder | None = None,
+        memory: MemoryHooks | None = None,
+        checkpointer: BaseCheckpointSaver[Any] | None = None,
+        vocabulary: Vocabulary | None = None,
+        settings: Settings | None = None,
+    ) -> None:
+        self.settings = settings or Settings()
+        self.graph = graph
+        self.engine = engine or Engine(graph, scorer, self.settings.policy)
+        embedder = default_embedder() if self.settings.embeddings and nlu is None else None
+        self.nlu = nlu or OfflineNLU(graph, embedder)
+        self.nlg = nlg or TemplateNLG(graph, vocabulary)
+        self.memory = memory
+        if checkpointer is None:
+            checkpointer = sqlite_checkpointer(self.settings.checkpoint_path)
+        self.checkpointer = checkpointer
+        self.steps = TurnSteps(self.engine, self.nlu, self.nlg, memory,
+                               max_message_chars=self.settings.max_message_chars)
+        self.app = build_conversation_graph(self.steps, checkpointer=checkpointer)
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._locks_guard = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Settings | str | Path | None = None, **kwargs: Any) -> Recommender:
+        if not isinstance(settings, Settings):
+            settings = load_settings(settings) if settings is not None else Settings()
+        graph, vocabulary = load_knowledge(settings)
+        return cls(graph, vocabulary=vocabulary, settings=settings, **kwargs)
+
+    # ---------------------------------------------------------------- turns
+    def chat(self, user_id: str, session_id: str, text: str) -> Reply:
+        """One user message in, one reply out. Bad text gets an ``error`` reply, state intact."""
+        if not isinstance(text, str):
+            raise InvalidInput(f"text must be a string, got {type(text).__name__}")
+        return self._turn(user_id, session_id, {"message": text, "feedback": None})
+
+    def act(self, user_id: str, session_id: str, action: UserAction | dict[str, Any]) -> Reply:
+        """A structured action (a button press). Unknown ids raise :class:`InvalidInput`."""
+        try:
+            parsed = _ACTION.validate_python(action)
+        except ValidationError as exc:
+            raise InvalidInput(f"not a valid action: {exc.errors()[0]['msg']}") from None
+        dialogue = self.state(user_id, session_id)
+        try:
+            feedback = to_feedback(parsed, dialogue)
+            self.engine.validate(feedback)
+        except (NoPendingQuestion, KBError) as exc:
+            raise InvalidInput(str(exc)) from None
+        return self._turn(user_id, session_id, {"message": None, "feedback": feedback.to_dict()})
+
+    def answer(self, user_id: str, session_id: str, yes: bool) -> Reply:
+        return self.act(user_id, session_id, AnswerQuestion(yes=yes))
+
+    def _turn(self, user_id: str, session_id: str, update: dict[str, Any]) -> Reply:
+        config = self._config(user_id, session_id)
+        with self._lock(config["configurable"]["thread_id"]):
+            before = self.app.get_state(config)
+            try:
+                # Durability "exit": the checkpoint is written once, after the whole turn.
+                out = self.app.invoke({"user_id": user_id, **update}, config, durability="exit")
+            except BaseException:
+                self._roll_back(config, before)
+                raise
+        return Reply.model_validate(out["reply"])
+
+    def _roll_back(self, config: RunnableConfig, before: Any) -> None:
+        """Make the state before a failed turn current again: a turn applies whole or not at all.
+
+        LangGraph saves the failed step so a run can be resumed; a chat turn is not resumable
+        (the user never saw a reply), so the last good checkpoint is copied back on top.
+        """
+        try:
+            if before.values:
+                self.app.update_state(before.config, None, as_node="__copy__")
+            else:
+                self.checkpointer.delete_thread(config["configurable"]["thread_id"])
+        except Exception:  # the original error matters more; keep it, but say what happened
+            logger.exception("could not roll back a failed turn on %s", config["configurable"])
+
+    # ---------------------------------------------------------------- state
+    def state(self, user_id: str, session_id: str) -> DialogueState | None:
+        """Where a conversation stands, or None if it has not started."""
+        snapshot = self.app.get_state(self._config(user_id, session_id))
+        data = snapshot.values.get("dialogue") if snapshot.values else None
+        return DialogueState.from_dict(data) if data else None
+
+    def transcript(self, user_id: str, session_id: str) -> list[dict[str, Any]]:
+        snapshot = self.app.get_state(self._config(user_id, session_id))
+        return list(snapshot.values.get("transcript", [])) if snapshot.values else []
+
+    def reset(self, user_id: str, session_id: str) -> None:
+        """Forget one conversation entirely (its checkpoints are deleted)."""
+        config = self._config(user_id, session_id)
+        with self._lock(config["configurable"]["thread_id"]):
+            self.checkpointer.delete_thread(config["configurable"]["thread_id"])
+
+    def _config(self, user_id: str, session_id: str) -> RunnableConfig:
+        user = _check_id("user_id", user_id)
+        session = _check_id("session_id", session_id)
+        return {"configurable": {"thread_id": thread_id(user, session)}}
+
+    def _lock(self, key: str) -> threading.Lock:
+        with self._locks_guard:
+            return self._locks[key]

@@ -1,0 +1,137 @@
+"""The ``crs`` command line: chat in the terminal, run the web demo, evaluate, train."""
+
+from __future__ import annotations
+
+import json
+import sys
+import uuid
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from crs.settings import Settings, SettingsError, load_settings
+
+app = typer.Typer(
+    name="crs",
+    help="A conversational recommender that asks good questions and explains its picks.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+CatalogOpt = Annotated[Path | None, typer.Option(help="catalog file (.jsonl or .csv); default: bundled albums")]
+DatasetOpt = Annotated[str | None, typer.Option(help="an SCPR benchmark instead: lastfm or lastfm_star")]
+DataDirOpt = Annotated[Path | None, typer.Option(help="folder holding the benchmark datasets")]
+SettingsOpt = Annotated[Path | None, typer.Option("--settings", help="settings file (.toml, .yaml, .json)")]
+StateDirOpt = Annotated[Path | None, typer.Option(help="where conversations are kept (default $CRS_HOME)")]
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"crs: error: {message}", err=True)
+    return typer.Exit(code=2)
+
+
+def _settings(
+    settings_file: Path | None, catalog: Path | None, dataset: str | None, data_dir: Path | None,
+    state_dir: Path | None, **extra: Any,
+) -> Settings:
+    overrides: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
+    for key, value in (("catalog", catalog), ("dataset", dataset), ("data_dir", data_dir),
+                       ("state_dir", state_dir)):
+        if value is not None:
+            overrides[key] = value
+    if catalog is not None and dataset is not None:
+        raise _fail("give either --catalog or --dataset, not both")
+    try:
+        if settings_file is not None:
+            return load_settings(settings_file, **overrides)
+        return Settings.model_validate(overrides)
+    except SettingsError as exc:
+        raise _fail(str(exc)) from None
+    except ValueError as exc:  # pydantic's ValidationError for command-line values
+        raise _fail(str(exc).splitlines()[0] + ": " + str(exc).splitlines()[-1].strip()) from None
+
+
+def _recommender(settings: Settings) -> Any:
+    from crs.api import InvalidInput, Recommender
+    from kb import KBError
+
+    try:
+        return Recommender.from_settings(settings)
+    except (KBError, InvalidInput) as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def chat(
+    catalog: CatalogOpt = None,
+    dataset: DatasetOpt = None,
+    data_dir: DataDirOpt = None,
+    user: Annotated[str, typer.Option(help="who is chatting (memory is per user)")] = "local",
+    session: Annotated[str | None, typer.Option(help="continue this session (default: a new one)")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object per reply")] = False,
+    settings_file: SettingsOpt = None,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Chat in the terminal. Without a TTY, reads one message per line from stdin."""
+    rec = _recommender(_settings(settings_file, catalog, dataset, data_dir, state_dir))
+    session_id = session or uuid.uuid4().hex[:12]
+    interactive = sys.stdin.isatty() and not as_json
+    if interactive:
+        typer.echo(f"crs: session {session_id}. Say what you're looking for; Ctrl-D quits.")
+    while True:
+        if interactive:
+            try:
+                line = input("you> ")
+            except (EOFError, KeyboardInterrupt):
+                typer.echo()
+                break
+        else:
+            raw = sys.stdin.readline()
+            if not raw:
+                break
+            line = raw.rstrip("\n")
+        reply = rec.chat(user, session_id, line)
+        if as_json:
+            sys.stdout.write(json.dumps(reply.to_json(), ensure_ascii=False) + "\n")
+            sys.stdout.flush()
+        else:
+            typer.echo(("bot> " if interactive else "") + reply.text)
+
+
+@app.command()
+def demo(
+    catalog: CatalogOpt = None,
+    port: Annotated[int, typer.Option(help="port on 127.0.0.1")] = 7860,
+    settings_file: SettingsOpt = None,
+    state_dir: StateDirOpt = None,
+    dataset: DatasetOpt = None,
+    data_dir: DataDirOpt = None,
+) -> None:
+    """Start the Gradio chat demo on http://127.0.0.1:PORT."""
+    from ui.web import launch
+
+    rec = _recommender(_settings(settings_file, catalog, dataset, data_dir, state_dir))
+    launch(rec, port=port)
+
+
+def _mount_optional() -> None:
+    """Sub-commands whose modules may not exist in a partial install are mounted if present."""
+    try:
+        from evals.cli import eval_app, train_app
+    except ImportError:
+        return
+    app.add_typer(eval_app, name="eval", help="Run benchmark evaluations.")
+    app.add_typer(train_app, name="train", help="Train models (e.g. the FM scorer).")
+
+
+_mount_optional()
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

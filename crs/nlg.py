@@ -1,0 +1,353 @@
+"""Offline reply writing: persona templates for every dialogue act, grounded in the graph.
+
+:class:`TemplateNLG` is the default :class:`Responder`. It needs no language model:
+
+* **Persona.** Every sentence comes from the persona's templates (:mod:`crs.personas`); the
+  voice's verbosity adds openers and closers, its emoji use adds emoji.
+* **Varied.** Templates rotate with the turn number, and a reply that would repeat the bot's
+  previous reply word for word (``ReplyPlan.previous``) takes the next variant instead (or,
+  with a single variant, gets an opener): never the identical reply twice in a row.
+* **The user's profile.** Style wishes change the voice ("keep it short" → terse, "no emoji");
+  explanations say "because you like X and Y" when the item has attributes the user likes;
+  a disliked attribute is never praised or suggested (a recommended item that has one gets
+  a plain heads-up); a remembered fact is mentioned only when it shares a word with the
+  recommended items' attributes or descriptions.
+* **Grounded.** Only the asked attribute and its options, the chosen items and the
+  attributes of their paths (plus the user's own likes) are ever named.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from crs.personas import Persona, UserProfile, Voice, merge_unique, resolve_persona
+from crs.reply import Question, RecommendedItem, Reply
+from crs.state import ActionKind, Recommendation
+from kb.graph import KnowledgeGraph
+from kb.models import Vocabulary
+
+__all__ = [
+    "ProfileSource",
+    "ReplyPlan",
+    "Responder",
+    "StreamingResponder",
+    "TemplateNLG",
+    "UserProfile",
+    "join_and",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class ReplyPlan:
+    """Everything the reply must convey, decided before any words are chosen."""
+
+    kind: ActionKind
+    turn: int
+    candidates: int = 0
+    attribute: str | None = None  # asked attribute
+    options: tuple[str, ...] = ()
+    recommendations: tuple[Recommendation, ...] = ()
+    accepted: tuple[str, ...] = ()  # attribute ids on the path
+    item: str | None = None  # the item accepted or explained
+    problem: str | None = None  # for "error": what was wrong with the input
+    examples: tuple[str, ...] = field(default=())  # attribute ids to suggest when clarifying
+    profile: UserProfile | None = None  # this user's long-term profile (never another user's)
+    previous: str | None = None  # the bot's previous reply in this conversation, if any
+    message: str | None = None  # this turn's user text (for an LLM voice; templates ignore it)
+    history: tuple[tuple[str, str], ...] = ()  # recent (role, text) turns, oldest first
+
+
+class Responder(Protocol):
+    def respond(self, plan: ReplyPlan) -> Reply: ...
+
+
+@runtime_checkable
+class StreamingResponder(Protocol):
+    """A responder that can show its reply while it is written.
+
+    Each yielded :class:`Reply` is the whole reply so far (so a UI replaces the message it
+    shows); the last one is final, and may differ from the earlier ones entirely (an LLM
+    reply that failed its grounding check is replaced by the template reply).
+    """
+
+    def respond(self, plan: ReplyPlan) -> Reply: ...
+
+    def stream_respond(self, plan: ReplyPlan) -> Iterator[Reply]: ...
+
+
+@runtime_checkable
+class ProfileSource(Protocol):
+    """Where the user's profile comes from (long-term memory maps its profile into this)."""
+
+    def profile(self, user_id: str) -> UserProfile | None: ...
+
+
+def join_and(values: Sequence[str]) -> str:
+    """``a``, ``a and b``, ``a, b and c``."""
+    values = list(values)
+    if len(values) <= 1:
+        return "".join(values)
+    return ", ".join(values[:-1]) + " and " + values[-1]
+
+
+_WORD = re.compile(r"[^\W_]+")
+_STOP = frozenset(
+    "a an and are as at be but by for from has have i in is it its me my of on or so that the this "
+    "to was with you your like likes love loves really very am not no".split()
+)
+_MAX_VARIANTS = 6
+
+
+def _words(text: str) -> set[str]:
+    out = set()
+    for w in _WORD.findall(text.casefold()):
+        if w in _STOP or len(w) < 3:
+            continue
+        out.add(w[:-1] if len(w) > 4 and w.endswith("s") else w)
+    return out
+
+
+class TemplateNLG:
+    """Persona template replies grounded in the graph (see the module docstring)."""
+
+    def __init__(
+        self,
+        graph: KnowledgeGraph,
+        vocabulary: Vocabulary | None = None,
+        persona: Persona | str | None = None,
+    ) -> None:
+        self.graph = graph
+        self.vocabulary = vocabulary
+        self.persona = resolve_persona(persona)
+
+    # ---------------------------------------------------------------- helpers
+    def value(self, attr_id: str) -> str:
+        return self.graph.attributes[self.graph.attr_index[attr_id]].value
+
+    def _known(self, attr_ids: Sequence[str]) -> list[str]:
+        return [a for a in attr_ids if a in self.graph.attr_index]
+
+    def _pick(self, act: str, index: int, voice: Voice | None = None) -> str:
+        persona = voice.persona if voice else self.persona
+        templates = getattr(persona.templates, act) or getattr(resolve_persona(None).templates, act)
+        return str(templates[index % len(templates)])
+
+    def _fmt(self, act: str, index: int, voice: Voice, **values: object) -> str:
+        words = voice.persona.wording
+        return self._pick(act, index, voice).format(
+            item=words.get("item", "album"), items=words.get("items", "albums"), **values
+        )
+
+    def question_text(self, attr_id: str, turn: int) -> str:
+        """The catalog's question for the attribute's facet, else a default one."""
+        attr = self.graph.attributes[self.graph.attr_index[attr_id]]
+        spec = self.vocabulary.facets.get(attr.facet) if self.vocabulary else None
+        if spec is not None and spec.question:
+            return spec.question.format(value=attr.value, facet=attr.facet)
+        return self._fmt("ask_default", turn, Voice.of(self.persona), value=attr.value, facet=attr.facet)
+
+    def _dislikes(self, plan: ReplyPlan) -> set[str]:
+        """Disliked attributes, except those the user accepted in this very conversation."""
+        if plan.profile is None:
+            return set()
+        return set(plan.profile.dislikes) - set(plan.accepted)
+
+    def _likes(self, plan: ReplyPlan) -> list[str]:
+        if plan.profile is None:
+            return []
+        dislikes = set(plan.profile.dislikes)
+        return [a for a in self._known(plan.profile.likes) if a not in dislikes]
+
+    def why(self, rec: Recommendation, plan: ReplyPlan | None = None, index: int = 0,
+            voice: Voice | None = None) -> str:
+        """Why this item: the attributes of its path, and the user's likes it has."""
+        voice = voice or Voice.of(self.persona)
+        plan = plan or ReplyPlan(kind="recommend", turn=index)
+        dislikes = self._dislikes(plan)
+        path = [a for a in rec.path[:-1] if a in self.graph.attr_index and a not in dislikes]
+        own = self._item_attrs(rec.item_id)
+        likes = [a for a in self._likes(plan) if a in own and a not in path][:2]
+        attrs = ", ".join(self.value(a) for a in path)
+        liked = join_and([self.value(a) for a in likes])
+        if path and likes:
+            text = self._fmt("why_both", index, voice, attrs=attrs, likes=liked)
+        elif path:
+            text = self._fmt("why_path", index, voice, attrs=attrs)
+        elif likes:
+            text = self._fmt("why_like", index, voice, likes=liked)
+        else:
+            text = self._fmt("why_none", index, voice)
+        bad = [a for a in own if a in dislikes]
+        if bad:
+            text += "; " + self._fmt("caveat", index, voice, attrs=join_and([self.value(a) for a in bad]))
+        return text
+
+    def _item_attrs(self, item_id: str) -> list[str]:
+        index = self.graph.item_index.get(item_id)
+        if index is None:
+            return []
+        return [self.graph.attr_ids[a] for a in self.graph.item_attrs.row(index).tolist()]
+
+    def _has_reason(self, rec: Recommendation, plan: ReplyPlan) -> bool:
+        dislikes = self._dislikes(plan)
+        own = set(self._item_attrs(rec.item_id))
+        return any(a not in dislikes for a in rec.path[:-1]) or any(a in own for a in self._likes(plan))
+
+    def examples(self, plan: ReplyPlan) -> str:
+        dislikes = self._dislikes(plan)
+        ids = merge_unique(self._likes(plan)[:1], self._known(plan.examples))
+        values = [f"'{self.value(a)}'" for a in ids if a not in dislikes][:3]
+        return ", ".join(values) if values else "a genre or a mood"
+
+    def relevant_fact(self, plan: ReplyPlan, items: Sequence[str]) -> str | None:
+        """The first remembered fact that shares a word with the items' attributes or descriptions."""
+        if plan.profile is None or not plan.profile.facts:
+            return None
+        context: set[str] = set()
+        for item in items:
+            for a in self._item_attrs(item):
+                attr = self.graph.attributes[self.graph.attr_index[a]]
+                context |= _words(" ".join((attr.value, *attr.synonyms)))
+            index = self.graph.item_index.get(item)
+            if index is not None and index < len(self.graph.descriptions):
+                context |= _words(self.graph.descriptions[index])
+        return next((f for f in plan.profile.facts if _words(f) & context), None)
+
+    # ---------------------------------------------------------------- render
+    def respond(self, plan: ReplyPlan) -> Reply:
+        voice = Voice.of(self.persona, plan.profile)
+        question, recs = self._structure(plan, voice)
+        text = ""
+        for shift in range(_MAX_VARIANTS):
+            text = self._text(plan, voice, plan.turn + shift, question, recs)
+            if text != plan.previous:
+                break
+        else:  # every variant reads the same as last time: say something first
+            opener = self._fmt("openers", plan.turn, voice)
+            text = f"{opener} {text}"
+        return Reply(text=text, action=plan.kind, question=question, recommendations=recs,
+                     candidates=plan.candidates, turn=plan.turn)
+
+    def stream_respond(self, plan: ReplyPlan) -> Iterator[Reply]:
+        """Template replies are instant: one final reply."""
+        yield self.respond(plan)
+
+    def _structure(self, plan: ReplyPlan, voice: Voice) -> tuple[Question | None, list[RecommendedItem]]:
+        if plan.kind == "ask" and plan.attribute is not None:
+            attr = self.graph.attributes[self.graph.attr_index[plan.attribute]]
+            options = [self.value(a) for a in plan.options] or [attr.value]
+            return Question(attribute=attr.id, facet=attr.facet, value=attr.value, options=options), []
+        if plan.kind == "recommend" or (plan.kind == "explain" and plan.item is not None):
+            recs = plan.recommendations if plan.kind == "recommend" else plan.recommendations[:1]
+            return None, [
+                RecommendedItem(id=r.item_id, name=r.name, why=self.why(r, plan, plan.turn, voice),
+                                path=list(r.path))
+                for r in recs
+            ]
+        return None, []
+
+    def _text(self, plan: ReplyPlan, voice: Voice, k: int, question: Question | None,
+              recs: list[RecommendedItem]) -> str:
+        kind, graph = plan.kind, self.graph
+        dislikes = self._dislikes(plan)
+        if kind == "ask" and question is not None:
+            spec = self.vocabulary.facets.get(question.facet) if self.vocabulary else None
+            label = spec.label if spec is not None and spec.label else question.facet
+            if spec is not None and spec.question:
+                asked = spec.question.format(value=question.value, facet=question.facet)
+            else:
+                asked = self._fmt("ask_default", k, voice, value=question.value, facet=label)
+            if ": {question}" in self._pick("ask", k, voice):
+                asked = asked[:1].lower() + asked[1:]  # "Tell me, hon: are you in the mood ...?"
+            text = self._fmt("ask", k, voice, question=asked, value=question.value, facet=label)
+            others = [self.value(a) for a in self._known(plan.options[1:]) if a not in dislikes]
+            if others:
+                text += " " + self._fmt("options", k, voice, options=", ".join(others))
+            return self._decorate(text, kind, voice, k)
+        if kind == "recommend":
+            header = self._fmt("recommend", k, voice, n=len(recs))
+            lines = [self._fmt("rec_line", k, voice, n=n, name=r.name, why=r.why)
+                     for n, r in enumerate(recs, start=1)]
+            fact = self.relevant_fact(plan, [r.id for r in recs])
+            if fact:
+                lines.append(self._fmt("fact_note", k, voice, fact=fact))
+            return self._decorate("\n".join([header, *lines]), kind, voice, k)
+        if kind == "explain" and plan.item is not None:
+            name = graph.item_names[graph.item(plan.item)]
+            rec = plan.recommendations[0] if plan.recommendations else None
+            if rec is not None and recs and self._has_reason(rec, plan):
+                text = self._fmt("explain", k, voice, name=name, why=recs[0].why)
+            else:
+                text = self._fmt("explain_unknown", k, voice, name=name)
+            fact = self.relevant_fact(plan, [plan.item])
+            if fact:
+                text += " " + self._fmt("fact_note", k, voice, fact=fact)
+            return self._decorate(text, kind, voice, k)
+        if kind == "accepted" and plan.item is not None:
+            text = self._fmt("accepted", k, voice, name=graph.item_names[graph.item(plan.item)])
+        elif kind == "restart":
+            text = self._fmt("restart", k, voice, examples=self.examples(plan))
+        elif kind == "greet":
+            likes = self._likes(plan)[:2]
+            if likes:
+                text = self._fmt("greet_back", k, voice, likes=join_and([self.value(a) for a in likes]),
+                                 examples=self.examples(plan))
+            else:
+                text = self._fmt("greet", k, voice, examples=self.examples(plan))
+        elif kind == "error":
+            return self._fmt("error", k, voice, problem=plan.problem or "That did not work.")
+        elif kind == "clarify" and plan.candidates == 0 and plan.accepted:
+            accepted = ", ".join(self.value(a) for a in self._known(plan.accepted))
+            text = self._fmt("nothing_left", k, voice, accepted=accepted)
+        elif kind == "thanks":
+            text = self._fmt("thanks", k, voice)
+        else:
+            text = self._fmt("clarify", k, voice, examples=self.examples(plan))
+        return self._decorate(text, kind, voice, k)
+
+    def _decorate(self, text: str, kind: str, voice: Voice, k: int) -> str:
+        """Openers and closers for a chatty voice; emoji as the voice uses them."""
+        if voice.verbosity == "chatty":
+            if kind in ("recommend", "explain"):
+                text = f"{self._fmt('openers', k, voice)} {text}"
+            if kind in ("recommend", "accepted", "explain"):
+                text = f"{text}\n{self._fmt('closers', k, voice)}" if kind == "recommend" else \
+                    f"{text} {self._fmt('closers', k, voice)}"
+        elif voice.verbosity == "terse" and voice.persona.verbosity != "terse":
+            text = _shorten(text)
+        emojis = voice.persona.emojis
+        if voice.emoji == "none" or not emojis:
+            return _capitalise(text)
+        mark = emojis[k % len(emojis)]
+        if voice.emoji == "lots":
+            other = emojis[(k + 1) % len(emojis)]
+            head, *rest = text.split("\n")
+            return _capitalise("\n".join([f"{mark} {head} {other}", *rest]))
+        if kind in ("greet", "recommend", "accepted", "thanks", "restart", "explain"):
+            head, *rest = text.split("\n")
+            return _capitalise("\n".join([f"{head} {mark}", *rest]))
+        return _capitalise(text)
+
+
+_SENTENCE = re.compile(r"(?<!e\.g\.)(?<=[.!?])\s+")
+
+
+def _shorten(text: str) -> str:
+    """A short reply for a user who asked for short ones.
+
+    Per line: interjections ("Hi!", "Ooh, okay!") go, then the first question is kept, or
+    else the first sentence.
+    """
+    lines = []
+    for line in text.split("\n"):
+        parts = [p for p in _SENTENCE.split(line) if p]
+        parts = [p for p in parts if len(p.split()) > 3] or parts
+        lines.append(next((p for p in parts if p.endswith("?")), parts[0] if parts else line))
+    return "\n".join(lines)
+
+
+def _capitalise(text: str) -> str:
+    return text[:1].upper() + text[1:] if text[:1].islower() else text

@@ -1,0 +1,412 @@
+"""Offline natural-language understanding: one user message → a :class:`Feedback`.
+
+No language model and no network. A message is tokenised (lowercase, accents and
+apostrophes dropped, plurals stemmed) and read left to right; at each position the longest of
+three readings wins (ties in this order):
+
+* a reference to a shown item ("the second one", "#2", "number 3", "the last", its name),
+* a grammar phrase (yes/no answers, negations, intents, "none of these", "that one"),
+* an attribute name or synonym of the catalog, as word n-grams (so "pop" never matches
+  inside "popular", nor "rock" inside "rocket").
+
+Left-over words then get a typo-tolerant look-up (rapidfuzz), and, when nothing at all was
+recognised, each clause is compared with attribute embeddings. A negation ("not", "no",
+"without", "I hate", "anything but", ...) applies to the mentions after it up to the end of
+its clause: a comma, full stop or "but" ends it, and so does "and"/"or" unless a mention
+follows at once ("I hate rap and metal" rejects both; "not rock and some jazz" accepts jazz).
+
+Conventions worth knowing:
+
+* "I don't mind", "doesn't matter", "don't care", "maybe" as the answer to a pending question
+  give ``Feedback(intent="inform")`` with no ids: the question attribute is put in neither
+  list, so the policy may treat it as skipped. An answer counts only at the start of a message
+  ("oh, yes"), not inside one ("do you have anything by ...").
+* yes / no / "it" / "none of these" refer to ``context.question`` when one is pending,
+  otherwise to the shown items ("yes" and "I'll take it" accept a single shown item; "no"
+  and "none of these" reject every shown item).
+* The intent is the main act of the message and ids found in it are kept: ``restart`` keeps
+  the attributes (the start of the new search), ``why`` keeps only ``about_item``, and
+  accepting an item turns ``recommend_now`` into ``inform``.
+* A word the grammar owns ("love", "new", "good", ...) does not name an attribute on its
+  own; multi-word names containing it ("new wave") still match.
+* Only the first :data:`MAX_CHARS` (2,000) characters of a message are read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from rapidfuzz import fuzz, process
+
+from crs._lexicon import (
+    MAX_CHARS,
+    PUNCT,
+    RESERVED,
+    STOPWORDS,
+    EmbeddingIndex,
+    Entry,
+    Lexicon,
+    content_words,
+    list_position,
+    match_phrase,
+    name_forms,
+    stem,
+    tokenize,
+)
+from crs.state import Feedback, Intent
+from kb.embeddings import Embedder
+from kb.graph import KnowledgeGraph
+
+__all__ = ["MAX_CHARS", "NLUContext", "OfflineNLU", "Understander"]
+
+_ARTICLES = frozenset({"the", "a", "an", "any", "more", "too", "so", "very"})
+_OPENERS = frozenset({"oh", "well", "hmm", "um", "uh", "ah", "er", "so", "actually", "honestly", "then", "i"})
+_MENTIONS = ("attr", "item", "this_item")
+_EMBEDDED = (None, "pos", "filler")  # tokens (by owning event kind) kept in an embedded clause
+_Preferred = tuple[frozenset[int], frozenset[str]]  # attribute indices, facets
+_Names = dict[tuple[str, ...], str | None]  # stemmed name forms of shown items → item id
+_MAX_FUZZY = 32  # typo look-ups per message: bounds the cost of long, unrecognised text
+_MAX_CLAUSES = 4  # clauses embedded per message, for the same reason
+
+
+@dataclass(frozen=True, slots=True)
+class NLUContext:
+    """What the user is replying to."""
+
+    question: str | None = None  # attribute id just asked ("genre:jazz"), or None
+    options: tuple[str, ...] = ()  # other attribute ids offered with that question (same facet)
+    recommended: tuple[str, ...] = ()  # item ids of the list just shown, in order
+    accepted: tuple[str, ...] = ()  # attribute ids accepted so far
+
+
+class Understander(Protocol):
+    def understand(self, text: str, context: NLUContext) -> Feedback: ...
+
+
+@dataclass(slots=True)
+class _Event:
+    kind: str  # a grammar kind of crs._lexicon, "attr", "item" or "filler"
+    arg: str  # answer strength, intent name, attribute id or item id
+    start: int
+    end: int
+
+
+class _Reading:
+    """One message: its tokens, what it replies to, and the events found so far (each owning a
+    span of tokens)."""
+
+    def __init__(self, raw: list[str], shown: Sequence[str], names: _Names, preferred: _Preferred) -> None:
+        self.raw, self.shown, self.names, self.preferred = raw, shown, names, preferred
+        self.stems = [stem(t) for t in raw]
+        self.owner: list[_Event | None] = [None] * len(raw)
+        self.words = sum(t not in PUNCT for t in raw)
+
+    def add(self, kind: str, arg: str, start: int, end: int) -> None:
+        event = _Event(kind, arg, start, end)
+        self.owner[start:end] = [event] * (end - start)
+
+    def free(self, start: int, end: int) -> bool:
+        return end <= len(self.raw) and all(o is None for o in self.owner[start:end])
+
+    def events(self) -> list[_Event]:
+        return [o for k, o in enumerate(self.owner) if o is not None and o.start == k]
+
+    def mention_at(self, i: int, *, words: bool) -> bool:
+        """Whether a mention (or, with ``words``, any content word) starts at ``i``, after articles."""
+        while i < len(self.raw) and self.raw[i] in _ARTICLES and self.owner[i] is None:
+            i += 1
+        if i >= len(self.raw):
+            return False
+        event = self.owner[i]
+        if event is not None:
+            return event.kind in _MENTIONS
+        return words and self.raw[i] not in RESERVED and self.raw[i] not in PUNCT
+
+
+class OfflineNLU:
+    """Rule-based, catalog-aware understanding (see the module docstring)."""
+
+    def __init__(
+        self,
+        graph: KnowledgeGraph,
+        embedder: Embedder | None = None,
+        *,
+        fuzzy_cutoff: int = 88,
+        embedding_threshold: float = 0.36,
+        embedding_margin: float = 0.10,
+    ) -> None:
+        self._graph = graph
+        self._attributes = graph.attributes
+        self._lexicon = Lexicon(graph.attributes, fuzzy_cutoff)
+        self._cutoff = float(fuzzy_cutoff)
+        self._index = EmbeddingIndex(embedder, graph.attributes) if embedder is not None else None
+        self._threshold = embedding_threshold
+        self._margin = embedding_margin
+
+    def understand(self, text: str, context: NLUContext) -> Feedback:
+        raw = tokenize(text) if isinstance(text, str) else []
+        shown = context.recommended
+        reading = _Reading(raw, shown, self._name_forms(shown), self._preferences(context))
+        if not reading.words:
+            return Feedback(intent="unknown")
+        self._scan(reading)
+        self._fuzzy_names(reading)
+        self._fuzzy_attributes(reading)
+        answer = _resolve_answer(reading)
+        if answer is None and self._embeddable(reading):
+            self._embed(reading)
+        return _assemble(reading, answer, context)
+
+    # -- finding mentions ----------------------------------------------------------------
+
+    def _scan(self, reading: _Reading) -> None:
+        """Exact readings, left to right; the longest wins (ties: item, grammar, attribute)."""
+        raw, i = reading.raw, 0
+        while i < len(raw):
+            phrase = match_phrase(raw, i)
+            n_phrase = phrase.length if phrase else 0
+            ref = _match_ref(reading, i)
+            lexical = self._lexicon.match(reading.stems, i)
+            n_lex = lexical[0] if lexical else 0
+            if raw[i] in PUNCT:
+                reading.add("boundary", "", i, i + 1)
+            elif ref is not None and ref[0] >= max(n_phrase, n_lex):
+                reading.add("item", ref[1], i, i + ref[0])
+            elif phrase is not None and n_phrase >= n_lex:
+                reading.add(phrase.kind, phrase.arg, i, i + n_phrase)
+            elif lexical is not None:
+                self._add_attribute(reading, lexical[1], i, i + n_lex)
+            event = reading.owner[i]
+            i = i + 1 if event is None else event.end
+
+    def _add_attribute(self, reading: _Reading, entries: Sequence[Entry], start: int, end: int) -> None:
+        attr = Lexicon.choose(entries, reading.raw[start:end], *reading.preferred, self._attributes)
+        reading.add("attr", self._attributes[attr].id, start, end)
+
+    def _preferences(self, context: NLUContext) -> _Preferred:
+        """Attributes (and facets) the context makes likelier readings of an ambiguous word."""
+        index = self._graph.attr_index
+        asked = [index[a] for a in (context.question, *context.options) if a in index]
+        accepted = [index[a] for a in context.accepted if a in index]
+        return frozenset(asked + accepted), frozenset(self._attributes[a].facet for a in asked)
+
+    def _name_forms(self, shown: Sequence[str]) -> _Names:
+        index, names = self._graph.item_index, self._graph.item_names
+        return name_forms((item, names[index[item]]) for item in shown if item in index)
+
+    def _fuzzy_names(self, reading: _Reading) -> None:
+        """Misspelt item names: the closest window of free words as long as each name."""
+        windows: dict[int, tuple[list[int], list[str]]] = {}
+        found: list[tuple[float, int, int, str]] = []
+        for key, item in reading.names.items():
+            target, n = " ".join(key), len(key)
+            if item is None or len(target) < (7 if n == 1 else 5):  # "close" is no typo of "Closer"
+                continue
+            if n not in windows:
+                starts = [i for i in range(len(reading.raw) - n + 1) if _free_words(reading, i, i + n)]
+                windows[n] = (starts, [" ".join(reading.stems[i : i + n]) for i in starts])
+            starts, texts = windows[n]
+            hit = process.extractOne(target, texts, scorer=fuzz.ratio, score_cutoff=self._cutoff)
+            if hit is not None:
+                found.append((-hit[1], starts[hit[2]], n, item))
+        for _, i, n, item in sorted(found):
+            if reading.free(i, i + n):
+                reading.add("item", item, i, i + n)
+
+    def _fuzzy_attributes(self, reading: _Reading) -> None:
+        """Misspelt attribute names among the words still free: two-word names first."""
+        raw, budget = reading.raw, _MAX_FUZZY
+        for i in range(len(raw)):
+            for n in (2, 1):
+                window = raw[i : i + n]
+                if budget <= 0 or not reading.free(i, i + n) or len(window) < n:
+                    continue
+                if n == 1 and not _fuzzable(window[0]):
+                    continue
+                if n == 2 and not (all(t.isalpha() for t in window) and any(map(_fuzzable, window))):
+                    continue
+                budget -= 1
+                entries = self._lexicon.fuzzy(" ".join(reading.stems[i : i + n]))
+                if entries:
+                    self._add_attribute(reading, entries, i, i + n)
+                    break
+
+    def _embeddable(self, reading: _Reading) -> bool:
+        events = reading.events()
+        if self._index is None or any(e.kind in (*_MENTIONS, "items_all") for e in events):
+            return False
+        return all(e.arg == "recommend_now" for e in events if e.kind == "intent")
+
+    def _embed(self, reading: _Reading) -> None:
+        """Free-text clauses matched to their closest attribute, when clearly the closest."""
+        assert self._index is not None
+        clauses: list[tuple[int, str]] = []
+        start = 0
+        ends = [e.start for e in reading.events() if e.kind == "boundary"] + [len(reading.raw)]
+        for end in ends:
+            kept = [k for k in range(start, end) if _kind(reading.owner[k]) in _EMBEDDED]
+            free = [k for k in kept if reading.owner[k] is None]
+            free.sort(key=lambda k: reading.raw[k] in RESERVED)  # a content word holds the mention
+            meaningful = any(reading.raw[k] not in RESERVED for k in kept)
+            # One word alone is too little evidence: it had its (fuzzy) chance already.
+            if len(kept) >= 2 and free and meaningful and len(clauses) < _MAX_CLAUSES:
+                clauses.append((free[0], content_words(" ".join(reading.raw[k] for k in kept))))
+            start = end + 1
+        if not clauses or not self._attributes:
+            return
+        best = self._index.best([text for _, text in clauses])
+        for (position, _), (attr, score, margin) in zip(clauses, best, strict=True):
+            if score >= self._threshold and margin >= self._margin:
+                reading.add("attr", self._attributes[attr].id, position, position + 1)
+
+
+def _kind(event: _Event | None) -> str | None:
+    return None if event is None else event.kind
+
+
+def _free_words(reading: _Reading, start: int, end: int) -> bool:
+    return reading.free(start, end) and not any(t in PUNCT for t in reading.raw[start:end])
+
+
+def _fuzzable(token: str) -> bool:
+    """Worth a typo look-up on its own: letters only, three or more, not a function word."""
+    return token.isalpha() and len(token) >= 3 and token not in RESERVED
+
+
+def _match_ref(reading: _Reading, i: int) -> tuple[int, str] | None:
+    """(tokens used, item id) for "the second one", "#2", "number 3" or a shown item's name."""
+    shown = reading.shown
+    if not shown or reading.raw[i] in PUNCT:
+        return None
+    found = list_position(reading.raw, i, len(shown), alone=reading.words == 1)
+    if found is not None:
+        return found[1], shown[found[0]]
+    for n in range(min(len(reading.raw) - i, 12), 0, -1):
+        item = reading.names.get(tuple(reading.stems[i : i + n]))
+        if item is not None:
+            return n, item
+    return None
+
+
+def _resolve_answer(reading: _Reading) -> str | None:
+    """The yes/no/neutral answer the message opens with, if any ("oh, yes" counts).
+
+    Answer words that are not the answer become negations ("no jazz"), skips ("don't care
+    about jazz") or filler ("maybe jazz").
+    """
+    answer: str | None = None
+    leading = True
+    for k, token in enumerate(reading.raw):
+        event = reading.owner[k]
+        if event is None:
+            leading = leading and token in _OPENERS  # "do you have anything" is no answer
+            continue
+        if event.start != k:
+            continue
+        if event.kind == "answer":
+            if leading:
+                answer = _answer_of(reading, event)
+            if answer is None or not leading:
+                event.kind = {"cond_no": "neg", "cond_skip": "skip"}.get(event.arg, "filler")
+            leading = leading and event.kind == "filler"  # "ok, no" still opens with "no"
+            continue
+        if event.kind == "items_all" and event.arg == "cond" and reading.mention_at(event.end, words=True):
+            event.kind = "neg"  # "neither rock nor metal"
+        if event.kind not in ("boundary", "greet", "thanks"):
+            leading = False
+    return answer
+
+
+def _answer_of(reading: _Reading, event: _Event) -> str | None:
+    if event.arg in ("yes", "no"):
+        return event.arg
+    if event.arg == "weak_yes":  # "ok", "great": an answer only when nothing else is said
+        rest = range(event.end, len(reading.raw))
+        others = [k for k in rest if _kind(reading.owner[k]) not in (None, "boundary", "thanks")]
+        words = [reading.raw[k] for k in rest if reading.owner[k] is None]
+        return "yes" if not others and all(w in STOPWORDS for w in words) else None
+    if reading.mention_at(event.end, words=True):
+        return None
+    return "no" if event.arg == "cond_no" else "neutral"
+
+
+def _assemble(reading: _Reading, answer: str | None, context: NLUContext) -> Feedback:
+    """Walk the events with the current polarity and collect what they say."""
+    attrs: dict[str, bool] = {}
+    items: dict[str, bool] = {}
+    intents: list[str] = []
+    flags: set[str] = set()
+
+    def refer(positive: bool, *, every: bool = False) -> None:
+        """A yes/no/"it"/"none of these": about the question, else about the shown items."""
+        if context.question is not None:
+            for a in (context.question, *(context.options if every else ())):
+                attrs[a] = positive
+        elif positive and not every:
+            if len(context.recommended) == 1:
+                items[context.recommended[0]] = True
+        else:
+            for item in context.recommended:
+                items.setdefault(item, False)
+
+    if answer in ("yes", "no"):
+        refer(answer == "yes")
+    polarity, mentioned, cued = "pos", False, False
+    for event in reading.events():
+        kind = event.kind
+        if kind == "boundary" or (
+            kind == "conj" and polarity != "pos" and not reading.mention_at(event.end, words=False)
+        ):
+            polarity, mentioned, cued = "pos", False, False
+        elif kind in ("neg", "skip"):
+            polarity, mentioned, cued = kind, False, True
+        elif kind == "pos":
+            cued = True
+            if mentioned:  # "I don't like rock I like jazz"
+                polarity, mentioned = "pos", False
+        elif kind == "this_item" and event.arg == "it" and not cued:
+            continue  # a bare "it" ("is it good?") only counts after "take", "like", "not"...
+        elif kind in _MENTIONS:
+            mentioned = True
+            if polarity == "skip":  # "don't care about jazz": heard, but neither yes nor no
+                flags.add("skip")
+                continue
+            if kind == "attr":
+                attrs[event.arg] = polarity == "pos"
+            elif kind == "item":
+                items[event.arg] = polarity == "pos"
+            elif context.question is not None or len(context.recommended) == 1:
+                refer(polarity == "pos")
+        elif kind == "items_all":
+            refer(False, every=True)
+        elif kind == "intent":
+            intents.append(event.arg)
+        elif kind in ("greet", "thanks"):
+            flags.add(kind)
+    return _feedback(attrs, items, intents, flags, answer, asked=context.question is not None)
+
+
+def _feedback(attrs: dict[str, bool], items: dict[str, bool], intents: list[str], flags: set[str],
+              answer: str | None, *, asked: bool) -> Feedback:
+    accept = tuple(a for a, ok in attrs.items() if ok)
+    reject = tuple(a for a, ok in attrs.items() if not ok)
+    accept_item = next((i for i, ok in items.items() if ok), None)
+    reject_items = tuple(i for i, ok in items.items() if not ok and i != accept_item)
+    if "restart" in intents:
+        return Feedback(accept_attributes=accept, reject_attributes=reject, intent="restart")
+    if "why" in intents:
+        return Feedback(intent="why", about_item=next(iter(items), None))
+    intent: Intent
+    if "recommend_now" in intents and accept_item is None:
+        intent = "recommend_now"
+    elif accept or reject or accept_item or reject_items or "skip" in flags or (answer == "neutral" and asked):
+        intent = "inform"
+    elif "thanks" in flags:
+        intent = "thanks"
+    elif "greet" in flags:
+        intent = "greet"
+    else:
+        intent = "unknown"
+    return Feedback(accept, reject, accept_item, reject_items, intent)

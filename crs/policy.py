@@ -1,0 +1,176 @@
+"""Path reasoning in the CPR sense: candidates, attribute choice, and ask-or-recommend.
+
+The functions here are pure and work on numpy arrays of graph indices. The chatbot and the
+benchmark both reach them through :class:`crs.engine.Engine`, so there is one policy.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal, Protocol
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from crs.scoring import FloatArray, IntArray
+from kb.graph import KnowledgeGraph
+
+__all__ = [
+    "DecisionRule",
+    "PolicySettings",
+    "ThresholdRule",
+    "TurnView",
+    "attribute_entropy",
+    "best_question",
+    "preference_weights",
+    "top_k",
+    "top_mass",
+    "top_positions",
+]
+
+NoRule = Literal["soft", "prune", "strict"]
+
+
+class PolicySettings(BaseModel):
+    """How the policy treats answers and when it stops asking. Unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    top_k: int = Field(3, ge=1, le=100, description="items per recommendation")
+    no_rule: NoRule = Field(
+        "soft",
+        description=(
+            "a rejected attribute: 'soft' lowers the score of items that have it by "
+            "rejection_weight, 'prune' removes them, 'strict' ignores it (SCPR/UNICORN)"
+        ),
+    )
+    rejection_weight: float = Field(1.0, ge=0, description="soft penalty per rejected attribute (logits)")
+    temperature: float = Field(1.0, gt=0, description="softmax temperature from scores to preference")
+    confidence: float = Field(0.8, gt=0, le=1, description="recommend once the top-k hold this share")
+    max_questions: int = Field(4, ge=0, description="recommend after this many questions in a row")
+    min_entropy: float = Field(0.05, ge=0, description="recommend when no question is this informative")
+    options: int = Field(5, ge=0, description="values of the asked facet offered alongside the question")
+
+
+@dataclass(frozen=True, slots=True)
+class TurnView:
+    """The policy's picture of one turn: candidates, their scores, and the best question."""
+
+    candidates: IntArray
+    scores: FloatArray
+    weights: FloatArray  # preference weights over candidates, summing to 1
+    best_attribute: int | None
+    best_entropy: float
+    attr_share: FloatArray | None  # weighted share of candidates having each attribute
+
+
+class DecisionRule(Protocol):
+    def should_recommend(self, view: TurnView, questions_in_a_row: int, turn: int) -> bool: ...
+
+
+@dataclass(frozen=True)
+class ThresholdRule:
+    """Recommend when few candidates are left, when the top-k are confident enough, when
+    nothing is worth asking, or after ``max_questions`` questions in a row.
+
+    ``max_turns`` (off by default) adds a turn budget: on the last turn of the budget the
+    rule always recommends, since an answer could no longer be used.
+    """
+
+    top_k: int
+    confidence: float
+    max_questions: int
+    min_entropy: float
+    max_turns: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: PolicySettings, max_turns: int | None = None) -> ThresholdRule:
+        return cls(settings.top_k, settings.confidence, settings.max_questions, settings.min_entropy,
+                   max_turns)
+
+    def should_recommend(self, view: TurnView, questions_in_a_row: int, turn: int) -> bool:
+        if len(view.candidates) <= self.top_k or view.best_attribute is None:
+            return True
+        if self.max_turns is not None and turn >= self.max_turns:
+            return True
+        if view.best_entropy < self.min_entropy or questions_in_a_row >= self.max_questions:
+            return True
+        return top_mass(view.weights, self.top_k) >= self.confidence
+
+
+def preference_weights(scores: FloatArray, temperature: float) -> FloatArray:
+    """Softmax of the scores: how much of the user's preference each candidate holds."""
+    if len(scores) == 0:
+        return scores
+    z: FloatArray = np.exp((scores - scores.max()) / temperature)
+    out: FloatArray = z / z.sum()
+    return out
+
+
+def top_mass(weights: FloatArray, k: int) -> float:
+    if len(weights) <= k:
+        return 1.0
+    return float(np.partition(weights, len(weights) - k)[-k:].sum())
+
+
+def attribute_entropy(
+    graph: KnowledgeGraph, candidates: IntArray, weights: FloatArray, exclude: IntArray
+) -> tuple[FloatArray, FloatArray]:
+    """Preference-weighted share of candidates having each attribute, and its binary entropy.
+
+    Only attributes of the current candidates can have a positive entropy (the CPR rule:
+    ask about the neighbours of the candidate items); excluded ones get -1.
+    """
+    share = graph.item_attrs.weighted_column_sums(candidates, weights)
+    entropy = binary_entropy(share)
+    entropy[share <= 1e-12] = -1.0
+    entropy[exclude] = -1.0
+    return share, entropy
+
+
+def binary_entropy(p: FloatArray) -> FloatArray:
+    """Entropy in bits of a yes/no answer that is "yes" with probability ``p`` (0 at 0 and 1)."""
+    q = np.clip(p, 1e-12, 1 - 1e-12)
+    h = -(q * np.log2(q) + (1 - q) * np.log2(1 - q))
+    h[(p <= 1e-12) | (p >= 1 - 1e-9)] = 0.0
+    return h
+
+
+def best_question(share: FloatArray, present: IntArray, exclude: IntArray) -> tuple[int, float]:
+    """The attribute among ``present`` whose answer is most uncertain, and that entropy.
+
+    ``share`` is the preference-weighted share of candidates having each attribute (as from
+    :func:`attribute_entropy`); attributes in ``exclude`` or held by no weighted candidate
+    score -1. Returns ``(-1, -1.0)`` when nothing is askable.
+
+    >>> best_question(np.array([1.0, 0.5, 0.1, 0.0]), np.array([0, 1, 2]), np.array([1]))
+    (2, 0.4689955935892812)
+    """
+    if len(present) == 0:
+        return -1, -1.0
+    p = share[present]
+    # The binary entropy is largest where p is nearest 1/2: rank by that distance and take
+    # one logarithm for the winner only. Unaskable attributes get a distance above 1/2.
+    distance = np.abs(p - 0.5)
+    distance[(p <= 1e-12) | (p >= 1 - 1e-9)] = 1.0
+    if len(exclude):
+        flags = np.zeros(len(share), dtype=bool)
+        flags[exclude] = True
+        distance[flags[present]] = 1.0
+    b = int(np.argmin(distance))
+    if distance[b] >= 0.5:
+        return int(present[b]), -1.0
+    return int(present[b]), float(binary_entropy(p[b : b + 1])[0])
+
+
+def top_positions(candidates: IntArray, scores: FloatArray, k: int) -> IntArray:
+    """Positions of the k best candidates, best first (ties broken by graph order)."""
+    if len(candidates) > k:
+        keep = np.argpartition(-scores, k - 1)[:k]
+        return keep[np.lexsort((candidates[keep], -scores[keep]))]
+    return np.lexsort((candidates, -scores))
+
+
+def top_k(candidates: IntArray, scores: FloatArray, k: int) -> IntArray:
+    """The k best candidates, best first (ties broken by graph order for determinism)."""
+    return candidates[top_positions(candidates, scores, k)]

@@ -1,0 +1,97 @@
+"""Typed settings, loaded from TOML, YAML or JSON. Unknown keys are errors, never ignored."""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from crs.policy import PolicySettings
+
+__all__ = ["Settings", "SettingsError", "default_state_dir", "load_settings"]
+
+def default_state_dir() -> Path:
+    """Where conversations and memories live: ``$CRS_HOME``, else ``~/.local/share/crs``."""
+    env = os.environ.get("CRS_HOME")
+    return Path(env) if env else Path.home() / ".local" / "share" / "crs"
+
+
+class SettingsError(ValueError):
+    """A settings file or value that cannot be used; the message names the file, line and key."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    catalog: Path | None = Field(None, description="JSONL or CSV catalog; default: the bundled albums")
+    vocabulary: Path | None = Field(None, description="facet vocabulary; default: <catalog>.vocab.json")
+    interactions: Path | None = Field(None, description="user,item[,timestamp] rows (CSV or JSONL)")
+    dataset: Literal["lastfm", "lastfm_star"] | None = Field(None, description="an SCPR benchmark instead")
+    data_dir: Path | None = Field(None, description="folder holding the benchmark datasets")
+    state_dir: Path = Field(default_factory=default_state_dir)
+    checkpoints: Path | None = Field(None, description="SQLite checkpoint file; default state_dir/...")
+    policy: PolicySettings = Field(default_factory=PolicySettings)
+    max_message_chars: int = Field(2000, ge=1)
+    embeddings: bool = Field(True, description="map free text to attributes with offline embeddings")
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.checkpoints or self.state_dir / "checkpoints.sqlite"
+
+
+def load_settings(path: str | Path, **overrides: Any) -> Settings:
+    """Read settings from a ``.toml``, ``.yaml``/``.yml`` or ``.json`` file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SettingsError(f"{path}: no such settings file")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".toml":
+            data = tomllib.loads(text)
+        elif path.suffix in (".yaml", ".yml"):
+            data = yaml.safe_load(text) or {}
+        elif path.suffix == ".json":
+            data = json.loads(text)
+        else:
+            raise SettingsError(f"{path}: unsupported settings format; use .toml, .yaml or .json")
+    except (tomllib.TOMLDecodeError, yaml.YAMLError, json.JSONDecodeError) as exc:
+        raise SettingsError(f"{path}: cannot parse: {exc}") from None
+    if not isinstance(data, dict):
+        raise SettingsError(f"{path}: expected a table of settings at the top level")
+    base = path.parent
+    for key in ("catalog", "vocabulary", "interactions", "data_dir", "state_dir", "checkpoints"):
+        if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
+            data[key] = str(base / data[key])  # relative paths are relative to the file
+    try:
+        return Settings.model_validate({**data, **overrides})
+    except ValidationError as exc:
+        raise SettingsError(_describe(exc, path, text)) from None
+
+
+def _describe(exc: ValidationError, path: Path, text: str) -> str:
+    error = exc.errors()[0]
+    loc = [str(p) for p in error["loc"]]
+    key = ".".join(loc)
+    line = _line_of(text, loc[-1]) if loc else None
+    where = f"{path}, line {line}" if line else str(path)
+    if error["type"] == "extra_forbidden":
+        model: type[BaseModel] = PolicySettings if loc[0] == "policy" and len(loc) > 1 else Settings
+        close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1)
+        hint = f" (did you mean {close[0]!r}?)" if close else ""
+        return f"{where}: unknown setting {key!r}{hint}"
+    return f"{where}: {key}: {error['msg']}"
+
+
+def _line_of(text: str, key: str) -> int | None:
+    pattern = re.compile(rf"^\s*[\"']?{re.escape(key)}[\"']?\s*[:=]")
+    for number, line in enumerate(text.splitlines(), start=1):
+        if pattern.match(line):
+            return number
+    return None

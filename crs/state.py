@@ -1,0 +1,109 @@
+"""The conversation state and the messages that change it.
+
+Everything here is plain data made of ids (strings), never graph objects, so a state can be
+written to any checkpoint and read back by another process or another catalog build.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any, Literal
+
+__all__ = [
+    "Action",
+    "ActionKind",
+    "DialogueState",
+    "Feedback",
+    "Intent",
+    "Recommendation",
+]
+
+Intent = Literal[
+    "inform",  # the message carries attribute or item feedback
+    "recommend_now",  # "just recommend something"
+    "restart",  # "start over"
+    "why",  # "why this one?"
+    "greet",
+    "thanks",
+    "unknown",  # nothing could be placed: ask the user to rephrase
+]
+ActionKind = Literal[
+    "ask", "recommend", "clarify", "explain", "accepted", "restart", "greet", "thanks", "error"
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """What one user turn says, whether it came from text (NLU) or from a button."""
+
+    accept_attributes: tuple[str, ...] = ()
+    reject_attributes: tuple[str, ...] = ()
+    accept_item: str | None = None
+    reject_items: tuple[str, ...] = ()
+    intent: Intent = "inform"
+    #: the item a "why?" is about, when the user named one
+    about_item: str | None = None
+
+    @property
+    def is_empty(self) -> bool:
+        return not (
+            self.accept_attributes or self.reject_attributes or self.accept_item or self.reject_items
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> Feedback:
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        return cls(**values)
+
+
+@dataclass(frozen=True, slots=True)
+class DialogueState:
+    """Where one conversation stands: the accepted path and everything ruled out so far."""
+
+    user_id: str | None = None
+    accepted: tuple[str, ...] = ()  # attribute ids, in the order they extended the path
+    rejected: tuple[str, ...] = ()  # attribute ids the user said no to
+    asked: tuple[str, ...] = ()  # attribute ids already asked about (any answer)
+    rejected_items: tuple[str, ...] = ()
+    recommended: tuple[str, ...] = ()  # the list shown last, for "the second one"
+    question: str | None = None  # attribute id of the question awaiting an answer
+    options: tuple[str, ...] = ()  # attribute ids offered with that question
+    accepted_item: str | None = None
+    turn: int = 0
+    questions_in_a_row: int = 0
+    #: soft prior from long-term memory: attribute id → weight (negative for dislikes)
+    prior: tuple[tuple[str, float], ...] = field(default=())
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> DialogueState:
+        values: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in data.items()}
+        values["prior"] = tuple((str(a), float(w)) for a, w in values.get("prior", ()))
+        return cls(**values)
+
+    def evolve(self, **changes: Any) -> DialogueState:
+        return replace(self, **changes)
+
+
+@dataclass(frozen=True, slots=True)
+class Recommendation:
+    item_id: str
+    name: str
+    path: tuple[str, ...]  # attribute ids then the item id: the walk that explains it
+    score: float
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """What the policy decided to do next."""
+
+    kind: ActionKind
+    attribute: str | None = None  # for "ask": the attribute asked about
+    options: tuple[str, ...] = ()  # for "ask": other values of the same facet worth offering
+    recommendations: tuple[Recommendation, ...] = ()
+    candidates: int = 0

@@ -1,0 +1,218 @@
+"""The steps of one user turn, as plain functions over the turn's state.
+
+``graphs/`` wires these into a LangGraph state machine; the steps never import ``graphs``.
+Each step reads the fields it needs from :class:`TurnState` and returns only the fields it
+changes, so every step can be unit-tested on a dict.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import Annotated, Any, Literal, Protocol, TypedDict
+
+import numpy as np
+
+from crs.engine import Engine
+from crs.nlg import ReplyPlan, Responder
+from crs.nlu import NLUContext, Understander
+from crs.state import Action, DialogueState, Feedback, Recommendation
+from kb.errors import UnknownIdError
+
+__all__ = ["MemoryHooks", "TurnState", "TurnSteps"]
+
+DEFAULT_MAX_MESSAGE_CHARS = 2000
+
+
+class TurnState(TypedDict, total=False):
+    """The graph state of one conversation thread. Only plain, serialisable values."""
+
+    user_id: str
+    dialogue: dict[str, Any] | None  # DialogueState.to_dict()
+    message: str | None  # this turn's text, if any
+    feedback: dict[str, Any] | None  # this turn's structured feedback (a button, or the NLU's)
+    problem: str | None  # why this turn's input could not be used
+    action: dict[str, Any] | None  # the engine's decision this turn
+    reply: dict[str, Any] | None  # Reply.model_dump()
+    transcript: Annotated[list[dict[str, Any]], operator.add]
+
+
+class MemoryHooks(Protocol):
+    """What the conversation needs from long-term memory (the memory package fills it)."""
+
+    def prior(self, user_id: str) -> Sequence[tuple[str, float]]: ...
+
+    def observe(self, user_id: str, state: TurnState) -> None: ...
+
+
+Route = Literal["ask", "recommend", "respond"]
+
+
+def _action_from_dict(data: dict[str, Any]) -> Action:
+    recs = tuple(Recommendation(**{**r, "path": tuple(r["path"])}) for r in data.get("recommendations", ()))
+    return Action(**{**data, "options": tuple(data.get("options", ())), "recommendations": recs})
+
+
+def _conversational_kind(feedback: Feedback | None, dialogue: DialogueState) -> str | None:
+    """The reply kind for turns that need no policy decision; None means ask the engine."""
+    if feedback is None:
+        return "error"
+    intent = feedback.intent
+    if intent in ("restart", "thanks"):
+        return intent
+    if intent == "greet":
+        return "clarify" if dialogue.accepted else "greet"
+    if intent == "why":
+        return "explain"
+    if feedback.accept_item:
+        return "accepted"
+    return "clarify" if intent == "unknown" else None
+
+
+class TurnSteps:
+    """The turn's steps, bound to one engine, understander, responder and memory."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        nlu: Understander,
+        nlg: Responder,
+        memory: MemoryHooks | None = None,
+        *,
+        max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS,
+    ) -> None:
+        self.engine = engine
+        self.nlu = nlu
+        self.nlg = nlg
+        self.memory = memory
+        self.max_message_chars = max_message_chars
+        self.examples = self._example_attributes()
+
+    def _example_attributes(self) -> tuple[str, ...]:
+        """The commonest value of each facet: concrete things to suggest when clarifying."""
+        g = self.engine.graph
+        sizes = np.diff(g.attr_items.indptr)
+        picks = [int(ix[np.argmax(sizes[ix])]) for ix in g.facets.values()]
+        if len(picks) < 3:  # one big facet (tags): its three commonest values
+            picks = np.argsort(-sizes, kind="stable")[:3].tolist()
+        return tuple(g.attr_ids[a] for a in picks)
+
+    def _dialogue(self, state: TurnState) -> DialogueState:
+        data = state.get("dialogue")
+        return DialogueState.from_dict(data) if data else self.engine.start(state.get("user_id"))
+
+    # ------------------------------------------------------------------ steps
+    def recall(self, state: TurnState) -> dict[str, Any]:
+        """At the first turn of a thread, start the dialogue with the user's remembered prior."""
+        if state.get("dialogue"):
+            return {}
+        user = state.get("user_id")
+        prior = self.memory.prior(user) if self.memory is not None and user else ()
+        return {"dialogue": self.engine.start(user, prior).to_dict()}
+
+    def understand(self, state: TurnState) -> dict[str, Any]:
+        """Turn the message into feedback, unless a button already gave structured feedback."""
+        if state.get("feedback") is not None:
+            return {"problem": None}
+        text = state.get("message")
+        if text is None or not text.strip():
+            return {"feedback": None, "problem": "Your message was empty."}
+        if len(text) > self.max_message_chars:
+            return {
+                "feedback": None,
+                "problem": f"Your message is too long ({len(text):,} characters; "
+                f"the limit is {self.max_message_chars:,}).",
+            }
+        dialogue = self._dialogue(state)
+        context = NLUContext(
+            question=dialogue.question, options=dialogue.options,
+            recommended=dialogue.recommended, accepted=dialogue.accepted,
+        )
+        return {"feedback": self.nlu.understand(text, context).to_dict(), "problem": None}
+
+    def reason(self, state: TurnState) -> dict[str, Any]:
+        """Walk the graph: apply the feedback to the path and the candidate set."""
+        if state.get("problem") or state.get("feedback") is None:
+            return {}
+        feedback = Feedback.from_dict(state.get("feedback") or {})
+        dialogue = self._dialogue(state)
+        if feedback.intent == "restart":
+            fresh = self.engine.start(dialogue.user_id, dialogue.prior)
+            return {"dialogue": fresh.evolve(turn=dialogue.turn + 1).to_dict()}
+        if feedback.intent == "inform" and feedback.is_empty and dialogue.question:
+            # "I don't mind": the question is settled without extending or pruning the path.
+            skipped = dialogue.evolve(asked=(*dialogue.asked, dialogue.question), question=None,
+                                      options=(), turn=dialogue.turn + 1)
+            return {"dialogue": skipped.to_dict()}
+        try:
+            updated = self.engine.apply(dialogue, feedback)
+        except UnknownIdError as exc:
+            return {"problem": f"{str(exc).capitalize()}."}
+        return {"dialogue": updated.to_dict()}
+
+    def decide(self, state: TurnState) -> dict[str, Any]:
+        """Choose the dialogue act: ask, recommend, or one of the conversational replies."""
+        dialogue = self._dialogue(state)
+        raw = state.get("feedback")
+        feedback = Feedback.from_dict(raw) if raw else None
+        kind = "error" if state.get("problem") else _conversational_kind(feedback, dialogue)
+        if kind is not None:
+            item = None
+            if kind == "explain":
+                item = feedback.about_item if feedback else None
+                item = item or dialogue.accepted_item or next(iter(dialogue.recommended), None)
+                if item is None:
+                    kind = "clarify"
+            elif kind == "accepted" and feedback is not None:
+                item = feedback.accept_item
+            return {"action": {"kind": kind, "item": item}}
+        action = self.engine.decide(dialogue, force_recommend=feedback is not None
+                                    and feedback.intent == "recommend_now")
+        return {"action": asdict(action)}
+
+    def route(self, state: TurnState) -> Route:
+        kind = (state.get("action") or {}).get("kind")
+        return kind if kind in ("ask", "recommend") else "respond"
+
+    def record(self, state: TurnState) -> dict[str, Any]:
+        """Remember what is being shown (the question or the list), for the next turn's NLU."""
+        action = _action_from_dict(state["action"] or {})
+        return {"dialogue": self.engine.record(self._dialogue(state), action).to_dict()}
+
+    def respond(self, state: TurnState) -> dict[str, Any]:
+        """Write the reply (persona-aware NLG) and clear this turn's inputs."""
+        dialogue = self._dialogue(state)
+        data = dict(state.get("action") or {"kind": "error"})
+        item = data.pop("item", None)
+        recs: tuple[Recommendation, ...] = ()
+        if data["kind"] in ("ask", "recommend", "clarify") and "candidates" in data:
+            action = _action_from_dict(data)
+            recs = action.recommendations
+        else:
+            action = Action(kind=data["kind"], candidates=len(self.engine.view(dialogue).candidates))
+        if action.kind == "explain" and item is not None:
+            recs = (self.engine.explain(dialogue, item),)
+        plan = ReplyPlan(
+            kind=action.kind, turn=dialogue.turn, candidates=action.candidates,
+            attribute=action.attribute, options=action.options, recommendations=recs,
+            accepted=dialogue.accepted, item=item, problem=state.get("problem"),
+            examples=self.examples,
+        )
+        reply = self.nlg.respond(plan)
+        said = [{"role": "assistant", "content": reply.text, "action": reply.action}]
+        heard = state.get("message")
+        if heard is None and state.get("feedback") is not None:
+            heard = f"[action] {state['feedback']}"
+        return {
+            "reply": reply.model_dump(),
+            "transcript": ([{"role": "user", "content": heard[:self.max_message_chars]}] if heard else []) + said,
+            "message": None, "feedback": None, "problem": None, "action": None,
+        }
+
+    def reflect(self, state: TurnState) -> dict[str, Any]:
+        """Hand the finished turn to long-term memory (a no-op without memory)."""
+        user = state.get("user_id")
+        if self.memory is not None and user:
+            self.memory.observe(user, state)
+        return {}

@@ -1,0 +1,30 @@
+"""Catalogs of items and attributes, and the item–attribute graph built from them."""
+
+from kb.errors import CatalogError, KBError, UnknownIdError
+from kb.graph import CSR, KnowledgeGraph, build_graph
+from kb.loaders import BUNDLED_CATALOG, load_catalog, load_interactions, load_vocabulary
+from kb.models import Attribute, Catalog, FacetSpec, Interaction, Item, Vocabulary, attribute_id
+from kb.scpr import DATASETS, ScprDataset, load_scpr
+
+__all__ = [
+    "BUNDLED_CATALOG",
+    "CSR",
+    "DATASETS",
+    "Attribute",
+    "Catalog",
+    "CatalogError",
+    "FacetSpec",
+    "Interaction",
+    "Item",
+    "KBError",
+    "KnowledgeGraph",
+    "ScprDataset",
+    "UnknownIdError",
+    "Vocabulary",
+    "attribute_id",
+    "build_graph",
+    "load_catalog",
+    "load_interactions",
+    "load_scpr",
+    "load_vocabulary",
+]

@@ -1,0 +1,79 @@
+"""Shared fixtures: small catalogs, the benchmark data location, and an isolated home."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from kb import Catalog, FacetSpec, Item, KnowledgeGraph, Vocabulary, build_graph
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture(autouse=True)
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests never write into the user's home: caches and state go to a temporary folder."""
+    home = tmp_path_factory.getbasetemp() / "home"
+    home.mkdir(exist_ok=True)
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("CRS_HOME", str(home / "crs"))
+    monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
+
+
+def require_data(name: str = "lastfm") -> Path:
+    """The benchmark folder, or a skip saying why (a failure in CI, where it must exist)."""
+    path = SHARED_DATA / name
+    if not path.is_dir():
+        reason = f"benchmark data not found at {path} (it lives outside the repository)"
+        if os.environ.get("CRS_REQUIRE_DATA"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return SHARED_DATA
+
+
+@pytest.fixture
+def data_dir() -> Path:
+    return require_data("lastfm")
+
+
+def _album(ident: str, name: str, **facets: list[str]) -> Item:
+    return Item(id=ident, name=name, attributes=dict(facets))
+
+
+TOY_ITEMS = [
+    _album("kind-of-blue", "Kind of Blue — Miles Davis", genre=["jazz"], decade=["1950s"], mood=["calm"]),
+    _album("a-love-supreme", "A Love Supreme — John Coltrane", genre=["jazz"], decade=["1960s"],
+           mood=["uplifting"]),
+    _album("blue-train", "Blue Train — John Coltrane", genre=["jazz"], decade=["1950s"], mood=["energetic"]),
+    _album("thriller", "Thriller — Michael Jackson", genre=["pop"], decade=["1980s"], mood=["party"]),
+    _album("purple-rain", "Purple Rain — Prince", genre=["pop", "rock"], decade=["1980s"], mood=["energetic"]),
+    _album("nevermind", "Nevermind — Nirvana", genre=["rock", "grunge"], decade=["1990s"], mood=["energetic"]),
+    _album("ok-computer", "OK Computer — Radiohead", genre=["rock"], decade=["1990s"], mood=["melancholic"]),
+    _album("blue", "Blue — Joni Mitchell", genre=["folk"], decade=["1970s"], mood=["melancholic"]),
+    _album("illmatic", "Illmatic — Nas", genre=["hip hop"], decade=["1990s"], mood=["dark"]),
+    _album("discovery", "Discovery — Daft Punk", genre=["electronic"], decade=["2000s"], mood=["party"]),
+    _album("vespertine", "Vespertine — Björk", genre=["electronic"], decade=["2000s"], mood=["calm"]),
+    _album("rumours", "Rumours — Fleetwood Mac", genre=["rock", "pop"], decade=["1970s"], mood=["upbeat"]),
+]
+TOY_VOCAB = Vocabulary(
+    facets={
+        "genre": FacetSpec(question="In the mood for {value}?", synonyms={"hip hop": ["rap", "hip-hop"]}),
+        "decade": FacetSpec(question="Something from the {value}?",
+                            synonyms={"1980s": ["80s", "eighties"], "1990s": ["90s"]}),
+        "mood": FacetSpec(synonyms={"calm": ["chill", "relaxed"]}),
+    }
+)
+
+
+@pytest.fixture
+def toy_catalog() -> Catalog:
+    return Catalog(items=list(TOY_ITEMS), vocabulary=TOY_VOCAB)
+
+
+@pytest.fixture
+def toy_graph(toy_catalog: Catalog) -> KnowledgeGraph:
+    interactions = [("u1", "thriller"), ("u2", "thriller"), ("u1", "kind-of-blue"), ("u3", "nevermind")]
+    return build_graph(toy_catalog, interactions)

@@ -1,0 +1,150 @@
+"""Whole conversations through the compiled LangGraph with a real SQLite checkpointer."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from crs import AcceptItem, AnswerQuestion, ChooseAttributes, InvalidInput, Recommender, RejectItems, Settings, Why
+from crs.nlg import TemplateNLG
+from crs.policy import PolicySettings
+from graphs import sqlite_checkpointer
+from kb import KnowledgeGraph
+
+SNAPSHOT = Path(__file__).parent / "snapshots" / "conversation.mmd"
+
+
+@pytest.fixture
+def rec(toy_graph: KnowledgeGraph, toy_catalog, tmp_path: Path) -> Recommender:
+    settings = Settings(state_dir=tmp_path, policy=PolicySettings(top_k=2, confidence=0.95))
+    return Recommender(toy_graph, vocabulary=toy_catalog.vocabulary, settings=settings)
+
+
+def test_state_machine_drawing_matches_snapshot(rec: Recommender) -> None:
+    drawing = rec.app.get_graph().draw_mermaid()
+    if not SNAPSHOT.exists():  # write it once, then review and commit it like code
+        SNAPSHOT.parent.mkdir(exist_ok=True)
+        SNAPSHOT.write_text(drawing)
+        pytest.fail(f"no snapshot yet: wrote {SNAPSHOT}; review it and run again")
+    assert drawing == SNAPSHOT.read_text(), "the state machine changed: update the snapshot if intended"
+
+
+def test_text_conversation_from_first_message_to_accepted_item(rec: Recommender) -> None:
+    reply = rec.chat("ann", "s1", "I'd like some jazz")
+    assert reply.action == "ask" and reply.candidates == 3 and reply.turn == 1
+    assert reply.question is not None and reply.question.facet in {"decade", "mood"}
+    turns = 0
+    while reply.action == "ask":
+        reply = rec.chat("ann", "s1", "yes" if reply.question.value in {"1950s", "calm"} else "no")
+        turns += 1
+        assert turns < 6
+    assert reply.action == "recommend"
+    assert reply.recommendations[0].id == "kind-of-blue"
+    assert "jazz" in reply.recommendations[0].why
+    assert reply.recommendations[0].path[-1] == "kind-of-blue"
+    done = rec.chat("ann", "s1", "I'll take the first one")
+    assert done.action == "accepted" and "Kind of Blue" in done.text
+    assert rec.state("ann", "s1").accepted_item == "kind-of-blue"
+
+
+def test_structured_actions_need_no_language(rec: Recommender) -> None:
+    reply = rec.act("bob", "s", ChooseAttributes(accept=["genre:rock"]))
+    assert reply.action in {"ask", "recommend"}
+    if reply.action == "ask":
+        reply = rec.act("bob", "s", AnswerQuestion(yes=False))
+    reply = rec.act("bob", "s", {"type": "recommend_now"})
+    assert reply.action == "recommend" and len(reply.recommendations) == 2
+    first, second = (r.id for r in reply.recommendations)
+    reply = rec.act("bob", "s", RejectItems(item_ids=[first]))
+    assert first not in {r.id for r in reply.recommendations}
+    why = rec.act("bob", "s", Why(item_id=second))
+    assert why.action == "explain" and why.recommendations[0].path[-1] == second
+    assert rec.act("bob", "s", AcceptItem(item_id=second)).action == "accepted"
+
+
+def test_start_over_and_why(rec: Recommender) -> None:
+    rec.chat("cy", "s", "rock from the 90s")
+    assert rec.state("cy", "s").accepted == ("genre:rock", "decade:1990s")
+    reply = rec.chat("cy", "s", "start over")
+    assert reply.action == "restart" and rec.state("cy", "s").accepted == ()
+    assert rec.chat("cy", "s", "why?").action == "clarify"  # nothing recommended yet
+
+
+@pytest.mark.parametrize("text", ["", "   \n\t ", "x" * 100_000])
+def test_bad_messages_get_a_clear_reply_and_keep_the_state(rec: Recommender, text: str) -> None:
+    rec.chat("dee", "s", "jazz")
+    before = rec.state("dee", "s")
+    reply = rec.chat("dee", "s", text)
+    assert reply.action == "error"
+    assert ("empty" in reply.text) or ("too long (100,000 characters" in reply.text)
+    assert rec.state("dee", "s") == before
+
+
+def test_bad_actions_raise_clear_errors_and_keep_the_state(rec: Recommender) -> None:
+    rec.chat("eve", "s", "jazz")
+    before = rec.state("eve", "s")
+    with pytest.raises(InvalidInput, match="unknown attribute id 'genre:polka'"):
+        rec.act("eve", "s", ChooseAttributes(accept=["genre:polka"]))
+    with pytest.raises(InvalidInput, match="unknown item id 'nope'"):
+        rec.act("eve", "s", AcceptItem(item_id="nope"))
+    with pytest.raises(InvalidInput, match="not a valid action"):
+        rec.act("eve", "s", {"type": "dance"})
+    with pytest.raises(InvalidInput, match="no pending question"):
+        rec.act("fay", "new", AnswerQuestion(yes=True))
+    with pytest.raises(InvalidInput, match="user_id must be a non-empty string"):
+        rec.chat("", "s", "jazz")
+    assert rec.state("eve", "s") == before
+
+
+def test_a_crash_in_the_middle_of_a_turn_loses_nothing(rec: Recommender, monkeypatch) -> None:
+    rec.chat("gus", "s", "jazz")
+    before, transcript = rec.state("gus", "s"), rec.transcript("gus", "s")
+
+    def boom(self, plan):
+        raise RuntimeError("generator crashed")
+
+    monkeypatch.setattr(TemplateNLG, "respond", boom)
+    with pytest.raises(RuntimeError, match="generator crashed"):
+        rec.chat("gus", "s", "from the 1950s")
+    monkeypatch.undo()
+    assert rec.state("gus", "s") == before
+    assert rec.transcript("gus", "s") == transcript
+    assert rec.chat("gus", "s", "from the 1950s").turn == before.turn + 1
+
+
+def test_sessions_and_users_are_separate_and_concurrent(rec: Recommender) -> None:
+    errors: list[BaseException] = []
+
+    def talk(user: str) -> None:
+        try:
+            for session in ("a", "b"):
+                rec.chat(user, session, "rock" if session == "a" else "jazz")
+                rec.chat(user, session, "no")
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=talk, args=(f"user{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    for i in range(8):
+        assert rec.state(f"user{i}", "a").accepted[0] == "genre:rock"
+        assert rec.state(f"user{i}", "b").accepted[0] == "genre:jazz"
+        assert rec.state(f"user{i}", "a").turn == 2
+
+
+def test_conversation_survives_a_new_recommender_on_the_same_file(
+    toy_graph: KnowledgeGraph, toy_catalog, tmp_path: Path
+) -> None:
+    settings = Settings(state_dir=tmp_path)
+    first = Recommender(toy_graph, vocabulary=toy_catalog.vocabulary, settings=settings)
+    first.chat("hal", "s", "jazz")
+    second = Recommender(toy_graph, vocabulary=toy_catalog.vocabulary,
+                         checkpointer=sqlite_checkpointer(tmp_path / "checkpoints.sqlite"), settings=settings)
+    assert second.state("hal", "s").accepted == ("genre:jazz",)
+    second.reset("hal", "s")
+    assert second.state("hal", "s") is None

@@ -1,0 +1,96 @@
+"""The Gradio demo served on loopback and driven by a real headless Chromium."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from crs import Recommender, Settings
+
+pytestmark = [pytest.mark.slow, pytest.mark.browser]
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Recommender]]:
+    from ui.web import launch
+
+    os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
+    rec = Recommender.from_settings(Settings(state_dir=tmp_path_factory.mktemp("state")))
+    port = free_port()
+    demo = launch(rec, port=port, block=False)
+    yield f"http://127.0.0.1:{port}/", rec
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    if CHROMIUM is None:
+        reason = "Chromium is not installed (apt-get install chromium)"
+        if os.environ.get("CRS_REQUIRE_BROWSER"):
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(
+            executable_path=CHROMIUM, headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run", "--disable-quic", "--disable-sync"],
+        )
+        yield b
+        b.close()
+
+
+def test_api_endpoint_answers_on_loopback(served: tuple[str, Recommender]) -> None:
+    from gradio_client import Client
+
+    url, _ = served
+    reply = Client(url, verbose=False).predict("jazz from the 1960s", api_name="/chat")
+    assert isinstance(reply, str) and reply.endswith(("?", ".")) and len(reply) > 10
+
+
+def test_a_person_can_chat_in_the_browser(served: tuple[str, Recommender], browser: Any, tmp_path: Path) -> None:
+    url, rec = served
+    page = browser.new_page()
+    page.goto(url, wait_until="load")
+    box = page.get_by_role("textbox").first
+    box.wait_for(timeout=30_000)
+    box.fill("some jazz please")
+    box.press("Enter")
+    bots = page.locator("[data-testid='bot']")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"bot\"]').length >= 1",
+                           timeout=20_000)
+    first = bots.last.inner_text()
+    box.fill("just recommend something")
+    box.press("Enter")
+    page.wait_for_function("() => document.querySelectorAll('[data-testid=\"bot\"]').length >= 2",
+                           timeout=20_000)
+    page.screenshot(path=str(tmp_path / "demo.png"))
+    second = bots.last.inner_text()
+    (session,) = [s for s in _sessions(rec) if rec.transcript("web", s)[0]["content"] == "some jazz please"]
+    state = rec.state("web", session)
+    assert "?" in first  # a question about an attribute
+    assert state is not None and state.accepted == ("genre:jazz",)
+    assert "matches jazz" in second  # recommendations explained by their path
+    assert second.count("matches jazz") == 3
+    page.close()
+
+
+def _sessions(rec: Recommender) -> list[str]:
+    """Session ids of the web user that have checkpoints (one browser tab = one session)."""
+    prefix = "3:web:"
+    threads = {c.config["configurable"]["thread_id"] for c in rec.checkpointer.list(None)}
+    return [t[len(prefix):] for t in threads if t.startswith(prefix)]
