@@ -59,7 +59,7 @@ def _conversational_kind(feedback: Feedback | None, dialogue: DialogueState) -> 
     if feedback is None:
         return "error"
     intent = feedback.intent
-    if intent in ("restart", "thanks"):
+    if intent == "thanks" or (intent == "restart" and feedback.is_empty):
         return intent
     if intent == "greet":
         return "clarify" if dialogue.accepted else "greet"
@@ -138,8 +138,11 @@ class TurnSteps:
         feedback = Feedback.from_dict(state.get("feedback") or {})
         dialogue = self._dialogue(state)
         if feedback.intent == "restart":
-            fresh = self.engine.start(dialogue.user_id, dialogue.prior)
-            return {"dialogue": fresh.evolve(turn=dialogue.turn + 1).to_dict()}
+            # "start over with jazz": a fresh path that begins with what the message asked for
+            fresh = self.engine.start(dialogue.user_id, dialogue.prior).evolve(turn=dialogue.turn)
+            restart = Feedback(accept_attributes=feedback.accept_attributes,
+                               reject_attributes=feedback.reject_attributes)
+            return {"dialogue": self.engine.apply(fresh, restart).to_dict()}
         if feedback.intent == "inform" and feedback.is_empty and dialogue.question:
             # "I don't mind": the question is settled without extending or pruning the path.
             skipped = dialogue.evolve(asked=(*dialogue.asked, dialogue.question), question=None,

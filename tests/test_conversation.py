@@ -69,6 +69,8 @@ def test_start_over_and_why(rec: Recommender) -> None:
     assert rec.state("cy", "s").accepted == ("genre:rock", "decade:1990s")
     reply = rec.chat("cy", "s", "start over")
     assert reply.action == "restart" and rec.state("cy", "s").accepted == ()
+    assert rec.chat("cy", "s", "start over with some jazz").action in {"ask", "recommend"}
+    assert rec.state("cy", "s").accepted == ("genre:jazz",)
     assert rec.chat("cy", "s", "why?").action == "clarify"  # nothing recommended yet
 
 
