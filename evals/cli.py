@@ -1,0 +1,216 @@
+"""``crs eval mcr`` and ``crs train scorer``: the MCR benchmark and FM training from the shell.
+
+The lead's ``crs/cli.py`` mounts ``eval_app`` as ``crs eval`` and ``train_app`` as
+``crs train``; ``python -m evals.cli eval mcr ...`` works on its own too.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from tqdm import tqdm
+
+from evals._blas import single_thread_blas
+
+__all__ = ["app", "eval_app", "run_mcr", "train_app"]
+
+eval_app = typer.Typer(help="Evaluate policies on the MCR benchmark.", no_args_is_help=True)
+train_app = typer.Typer(help="Train models used by the policies.", no_args_is_help=True)
+app = typer.Typer(no_args_is_help=True, add_completion=False)
+app.add_typer(eval_app, name="eval")
+app.add_typer(train_app, name="train")
+
+DEFAULT_DATA = Path("../shared/data")
+
+
+@eval_app.callback()
+def _eval() -> None:
+    """Evaluate policies on the MCR benchmark."""
+
+
+@train_app.callback()
+def _train() -> None:
+    """Train models used by the policies."""
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(2)
+
+
+def _load(dataset: str | None, data_dir: Path, catalog: Path | None, interactions: Path | None) -> Any:
+    from evals.data import load_benchmark_data
+    from kb import KBError
+
+    try:
+        return load_benchmark_data(dataset, data_dir, catalog=catalog, interactions=interactions)
+    except (KBError, ValueError) as exc:
+        raise _fail(str(exc)) from None
+
+
+def run_mcr(
+    data: Any, policy: str, *, episodes: int, seed: int, no_rule: str, max_turns: int, topk: int,
+    split: str, model: Any = None, show_progress: bool = True,
+) -> dict[str, Any]:
+    """Run one policy and return the result row (the JSON of ``crs eval mcr``)."""
+    from crs.policies import BEST, build_policy
+    from evals.runner import run_benchmark
+
+    built = build_policy(policy, data.graph, model=model, top_k=topk, max_turns=max_turns,
+                         no_rule=no_rule)  # type: ignore[arg-type]
+    engine = built.engine(data.graph)
+    pairs = data.splits[split]
+    total = min(episodes, len(pairs))
+    with tqdm(total=total, desc=f"{data.name}/{policy}", file=sys.stderr, disable=not show_progress,
+              mininterval=0.5) as bar:
+        run = run_benchmark(engine, pairs, episodes=episodes, seed=seed, max_turns=max_turns,
+                            enumerate_facets=data.enumerate_facets, progress=bar.update)
+    n = max(len(run.episodes), 1)
+    row: dict[str, Any] = {
+        "dataset": data.name, "policy": policy,
+        "resolves_to": BEST if policy == "best" else built.name,
+        "no_rule": no_rule, "episodes": len(run.episodes), "seed": seed, "max_turns": max_turns,
+        "topk": topk, "split": split, "rejection_use": built.rejection_use,
+    }
+    row.update(run.metrics)
+    row.update({
+        "episodes_per_sec": round(run.episodes_per_sec, 1),
+        "episodes_per_sec_wall": round(run.episodes_per_sec_wall, 1),
+        "train_seconds": round(built.train_seconds, 2),
+        "questions_per_episode": sum(e.questions for e in run.episodes) / n,
+        "lists_per_episode": sum(e.lists for e in run.episodes) / n,
+    })
+    return row
+
+
+OptPath = Path | None
+OptStr = str | None
+
+
+@eval_app.command("mcr")
+def mcr(
+    dataset: Annotated[OptStr, typer.Option("--dataset", help="lastfm | lastfm_star")] = None,
+    data_dir: Annotated[Path, typer.Option("--data-dir", help="folder holding lastfm/, lastfm_star/")] = DEFAULT_DATA,
+    catalog: Annotated[OptPath, typer.Option("--catalog", help="a catalog in the project's format")] = None,
+    interactions: Annotated[OptPath, typer.Option("--interactions", help="user,item rows for --catalog")] = None,
+    policy: Annotated[str, typer.Option("--policy", help="a policy name (see --list-policies)")] = "best",
+    episodes: Annotated[int, typer.Option("--episodes", min=1)] = 4000,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    no_rule: Annotated[str, typer.Option("--no-rule", help="strict (a 'no' removes nothing) | prune")] = "strict",
+    json_out: Annotated[OptPath, typer.Option("--json", help="write the results as JSON here")] = None,
+    max_turns: Annotated[int, typer.Option("--max-turns", min=1, help="agent turns after the opening")] = 15,
+    topk: Annotated[int, typer.Option("--topk", min=1, max=100, help="items per recommended list")] = 10,
+    model: Annotated[OptPath, typer.Option("--model", help="a trained scorer; else one is trained now")] = None,
+    split: Annotated[str, typer.Option("--split", help="test | valid")] = "test",
+    list_policies: Annotated[bool, typer.Option("--list-policies", help="list the policies and exit")] = False,
+    compare: Annotated[OptStr, typer.Option("--compare", help="p1,p2,...: run each; table + plot")] = None,
+    table: Annotated[OptPath, typer.Option("--table", help="--compare: markdown table path")] = None,
+    plot: Annotated[OptPath, typer.Option("--plot", help="--compare: PNG plot path")] = None,
+) -> None:
+    """Run simulated conversations (CPR / SCPR / UNICORN protocol) and report SR@k, AT, hDCG."""
+    from crs.fm import FMModel, ModelVersionError, load_fm, train_fm
+    from crs.policies import BEST, POLICIES, graph_pairs, policy_names
+    from evals.report import markdown_table, plot_success_curves
+
+    if list_policies:
+        for name in policy_names():
+            spec = POLICIES[name]
+            alias = f" (alias of {BEST})" if name == "best" else ""
+            typer.echo(f"{name:12s} rejection_use={spec.rejection_use:15s} {spec.description}{alias}")
+        return
+    if no_rule not in ("strict", "prune"):
+        raise _fail(f"--no-rule must be strict or prune, not {no_rule!r}")
+    if split not in ("test", "valid"):
+        raise _fail(f"--split must be test or valid, not {split!r}")
+    names = [p.strip() for p in compare.split(",") if p.strip()] if compare else [policy]
+    unknown = [n for n in names if n not in POLICIES]
+    if unknown:
+        raise _fail(f"unknown policy {unknown[0]!r}; known policies: {', '.join(policy_names())}")
+    single_thread_blas()
+    data = _load(dataset, data_dir, catalog, interactions)
+    fm: FMModel | None = None
+    train_seconds = 0.0
+    if any(POLICIES[n].uses_model for n in names):
+        if model is not None:
+            try:
+                fm = load_fm(model, data.graph)
+            except (ModelVersionError, FileNotFoundError) as exc:
+                raise _fail(str(exc)) from None
+            # what training this model cost (CPU seconds, recorded by `crs train scorer`)
+            recorded = fm.meta.get("train_cpu_seconds", fm.meta.get("train_seconds", 0.0))
+            train_seconds = float(recorded) if isinstance(recorded, int | float) else 0.0
+        else:
+            typer.echo("no --model given: training the FM scorer on the train split", err=True)
+            started = time.process_time()
+            fm = train_fm(data.graph, graph_pairs(data.graph))
+            train_seconds = time.process_time() - started
+    rows = []
+    for name in names:
+        row = run_mcr(data, name, episodes=episodes, seed=seed, no_rule=no_rule, max_turns=max_turns,
+                      topk=topk, split=split, model=fm)
+        if POLICIES[name].uses_model:
+            row["train_seconds"] = round(train_seconds, 2)
+            row["model"] = str(model) if model is not None else None
+        rows.append(row)
+    typer.echo(markdown_table(rows), nl=False)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(rows if compare else rows[0], indent=2) + "\n", encoding="utf-8")
+    if compare:
+        stem = f"mcr_{data.name}_{no_rule}"
+        table_path = table or Path(f"{stem}.md")
+        table_path.parent.mkdir(parents=True, exist_ok=True)
+        table_path.write_text(markdown_table(rows), encoding="utf-8")
+        plot_path = plot_success_curves(rows, plot or Path(f"{stem}.png"))
+        typer.echo(f"wrote {table_path} and {plot_path}", err=True)
+
+
+@train_app.command("scorer")
+def scorer(
+    out: Annotated[Path, typer.Option("--out", help="where to write the model (.npz)")],
+    dataset: Annotated[OptStr, typer.Option("--dataset", help="lastfm | lastfm_star")] = None,
+    data_dir: Annotated[Path, typer.Option("--data-dir")] = DEFAULT_DATA,
+    catalog: Annotated[OptPath, typer.Option("--catalog")] = None,
+    interactions: Annotated[OptPath, typer.Option("--interactions")] = None,
+    epochs: Annotated[int | None, typer.Option("--epochs", min=1)] = None,
+    dim: Annotated[int | None, typer.Option("--dim", min=2)] = None,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+) -> None:
+    """Train the FM scorer with BPR on the train split and save it."""
+    from dataclasses import replace
+
+    from crs.fm import FMConfig, train_fm
+    from crs.policies import graph_pairs
+
+    single_thread_blas()
+    data = _load(dataset, data_dir, catalog, interactions)
+    config = FMConfig.for_graph(data.graph, seed=seed)
+    if epochs is not None:
+        config = replace(config, epochs=epochs)
+    if dim is not None:
+        config = replace(config, dim=dim)
+    started = time.process_time()
+    with tqdm(total=config.epochs, desc=f"train {data.name}", unit="epoch", file=sys.stderr) as bar:
+        def progress(epoch: int, total: int, loss: float) -> None:
+            bar.set_postfix(loss=f"{loss:.4f}")
+            bar.update(1)
+
+        model = train_fm(data.graph, graph_pairs(data.graph), config, progress=progress)
+    seconds = time.process_time() - started
+    out.parent.mkdir(parents=True, exist_ok=True)
+    model.meta["train_cpu_seconds"] = round(seconds, 2)
+    model.save(out)
+    typer.echo(f"wrote {out} ({len(graph_pairs(data.graph))} train pairs, {seconds:.1f} s CPU)")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

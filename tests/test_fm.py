@@ -1,0 +1,72 @@
+"""The FM scorer: training is seeded, a saved model loads back, versions are checked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from crs.fm import FM_FORMAT_VERSION, FMConfig, FMScorer, ModelVersionError, load_fm, train_fm
+from crs.policies import build_policy, graph_pairs
+from crs.scoring import ScoringContext
+from kb import KnowledgeGraph
+
+SMALL = FMConfig(dim=8, epochs=3, batch_size=4, seed=1)
+
+
+def test_training_is_seeded(toy_graph: KnowledgeGraph) -> None:
+    a = train_fm(toy_graph, graph_pairs(toy_graph), SMALL)
+    b = train_fm(toy_graph, graph_pairs(toy_graph), SMALL)
+    assert np.array_equal(a.users, b.users) and np.array_equal(a.attrs, b.attrs)
+    assert np.all(a.users[:, -1] == 1.0)  # the bias column stays fixed
+
+
+def test_saved_model_loads_and_scores_the_same(toy_graph: KnowledgeGraph, tmp_path: Path) -> None:
+    model = train_fm(toy_graph, graph_pairs(toy_graph), SMALL)
+    path = tmp_path / "fm.npz"
+    model.save(path)
+    loaded = load_fm(path, toy_graph)
+    assert loaded.user_ids == model.user_ids and loaded.meta["format_version"] == FM_FORMAT_VERSION
+    ctx = ScoringContext("u1", np.array([0]), np.array([], dtype=np.int64))
+    items = np.arange(toy_graph.n_items)
+    assert np.allclose(FMScorer(model, toy_graph).score(ctx, items), FMScorer(loaded, toy_graph).score(ctx, items))
+    policy = build_policy("best", toy_graph, model=path, top_k=2)
+    assert policy.rejection_use == "bounded" and policy.train_seconds == 0.0
+
+
+def test_version_mismatch_and_wrong_catalog_raise(toy_graph: KnowledgeGraph, tmp_path: Path) -> None:
+    model = train_fm(toy_graph, graph_pairs(toy_graph), SMALL)
+    path = tmp_path / "old.npz"
+    model.save(path)
+    data = dict(np.load(path))
+    data["meta"] = np.asarray('{"format_version": 1}')
+    np.savez(path, **data)
+    with pytest.raises(ModelVersionError, match="format version 1"):
+        load_fm(path, toy_graph)
+    model.attrs = model.attrs[:-1]
+    model.content = model.content[:-1]
+    model.save(tmp_path / "small.npz")
+    with pytest.raises(ModelVersionError, match="attributes"):
+        load_fm(tmp_path / "small.npz", toy_graph)
+    with pytest.raises(FileNotFoundError):
+        load_fm(tmp_path / "missing.npz")
+
+
+def test_bounded_rejection_never_outweighs_the_attribute(toy_graph: KnowledgeGraph) -> None:
+    model = train_fm(toy_graph, graph_pairs(toy_graph), SMALL)
+    plain, bounded = FMScorer(model, toy_graph), FMScorer(model, toy_graph, rejection="bounded")
+    items = np.arange(toy_graph.n_items)
+    r = toy_graph.attribute("genre:pop")
+    none = ScoringContext("u1", np.array([], dtype=np.int64), np.array([], dtype=np.int64))
+    rej = ScoringContext("u1", np.array([], dtype=np.int64), np.array([r]))
+    acc = ScoringContext("u1", np.array([r]), np.array([], dtype=np.int64))
+    drop = plain.score(none, items) - bounded.score(rej, items)
+    weight = plain.score(acc, items) - plain.score(none, items)  # what accepting r adds
+    assert np.all(drop >= 0) and np.all(drop <= np.maximum(weight, 0) + 1e-9)
+    assert np.array_equal(plain.score(rej, items), plain.score(none, items))  # "none" ignores it
+
+
+def test_unknown_policy_lists_the_known_ones(toy_graph: KnowledgeGraph) -> None:
+    with pytest.raises(KeyError, match="known policies: best, best-norej"):
+        build_policy("nope", toy_graph)
