@@ -8,14 +8,17 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from pydantic import TypeAdapter, ValidationError
 
 from crs.actions import AnswerQuestion, NoPendingQuestion, UserAction, to_feedback
 from crs.engine import Engine
-from crs.nlg import Responder, TemplateNLG
+from crs.llm import GroundedResponder, LLMUnderstander, load_chat_model
+from crs.nlg import ProfileSource, Responder, TemplateNLG
 from crs.nlu import OfflineNLU, Understander
+from crs.personas import Persona, PersonaError, resolve_persona
 from crs.reply import Reply
 from crs.scoring import Scorer
 from crs.settings import Settings, load_settings
@@ -49,6 +52,24 @@ def load_knowledge(settings: Settings) -> tuple[KnowledgeGraph, Vocabulary | Non
     return build_graph(catalog, interactions), catalog.vocabulary
 
 
+def load_scorer(settings: Settings, graph: KnowledgeGraph) -> Scorer | None:
+    """The scorer the settings choose: a registered policy's, trained from ``model`` if given.
+
+    ``None`` means the engine's default (popularity). A model file implies ``best``.
+    """
+    name = settings.strategy or ("best" if settings.model is not None else None)
+    if name is None:
+        return None
+    from crs.policies import build_policy
+
+    try:
+        built = build_policy(name, graph, model=settings.model, top_k=settings.policy.top_k,
+                             no_rule=settings.policy.no_rule)
+    except (KeyError, ValueError, OSError) as exc:
+        raise InvalidInput(f"cannot use strategy {name!r}: {exc}") from None
+    return built.scorer
+
+
 def _check_id(kind: str, value: object) -> str:
     if not isinstance(value, str) or not value.strip():
         raise InvalidInput(f"{kind} must be a non-empty string, got {value!r}")
@@ -78,19 +99,35 @@ class Recommender:
         checkpointer: BaseCheckpointSaver[Any] | None = None,
         vocabulary: Vocabulary | None = None,
         settings: Settings | None = None,
+        llm: BaseChatModel | None = None,
+        persona: Persona | str | None = None,
+        profiles: ProfileSource | None = None,
     ) -> None:
         self.settings = settings or Settings()
         self.graph = graph
         self.engine = engine or Engine(graph, scorer, self.settings.policy)
         embedder = default_embedder() if self.settings.embeddings and nlu is None else None
         self.nlu = nlu or OfflineNLU(graph, embedder)
-        self.nlg = nlg or TemplateNLG(graph, vocabulary)
+        try:  # the persona and the optional chat model (llm= wins over settings.llm)
+            self.persona = resolve_persona(persona if persona is not None else self.settings.persona)
+            self.llm = llm if llm is not None else load_chat_model(self.settings.llm)
+        except (PersonaError, ValueError) as exc:
+            raise InvalidInput(str(exc)) from None
+        if self.llm is not None and self.settings.llm.understand:
+            self.nlu = LLMUnderstander(self.llm, graph, self.nlu, settings=self.settings.llm)
+        if nlg is None:
+            nlg = TemplateNLG(graph, vocabulary, self.persona)
+            if self.llm is not None and self.settings.llm.generate:
+                nlg = GroundedResponder(self.llm, nlg, settings=self.settings.llm)
+        self.nlg = nlg
+        if profiles is None and isinstance(memory, ProfileSource):
+            profiles = memory
         self.memory = memory
         if checkpointer is None:
             checkpointer = sqlite_checkpointer(self.settings.checkpoint_path)
         self.checkpointer = checkpointer
         self.steps = TurnSteps(self.engine, self.nlu, self.nlg, memory,
-                               max_message_chars=self.settings.max_message_chars)
+                               max_message_chars=self.settings.max_message_chars, profiles=profiles)
         self.app = build_conversation_graph(self.steps, checkpointer=checkpointer)
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
         self._locks_guard = threading.Lock()
@@ -100,6 +137,8 @@ class Recommender:
         if not isinstance(settings, Settings):
             settings = load_settings(settings) if settings is not None else Settings()
         graph, vocabulary = load_knowledge(settings)
+        if "engine" not in kwargs and "scorer" not in kwargs:
+            kwargs["scorer"] = load_scorer(settings, graph)
         return cls(graph, vocabulary=vocabulary, settings=settings, **kwargs)
 
     # ---------------------------------------------------------------- turns

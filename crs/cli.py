@@ -25,6 +25,7 @@ DatasetOpt = Annotated[str | None, typer.Option(help="an SCPR benchmark instead:
 DataDirOpt = Annotated[Path | None, typer.Option(help="folder holding the benchmark datasets")]
 SettingsOpt = Annotated[Path | None, typer.Option("--settings", help="settings file (.toml, .yaml, .json)")]
 StateDirOpt = Annotated[Path | None, typer.Option(help="where conversations are kept (default $CRS_HOME)")]
+PersonaOpt = Annotated[str | None, typer.Option(help="the bot's persona: a name from `crs personas`, or a .yaml file")]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -55,12 +56,34 @@ def _settings(
 
 def _recommender(settings: Settings) -> Any:
     from crs.api import InvalidInput, Recommender
+    from crs.llm import MissingExtraError
     from kb import KBError
 
     try:
         return Recommender.from_settings(settings)
-    except (KBError, InvalidInput) as exc:
+    except (KBError, InvalidInput, MissingExtraError) as exc:
         raise _fail(str(exc)) from None
+
+
+def _check_persona(persona: str | None) -> None:
+    """Fail early (before the catalog loads) on an unknown persona, listing the known ones."""
+    from crs.personas import PersonaError, resolve_persona
+
+    if persona is not None:
+        try:
+            resolve_persona(persona)
+        except PersonaError as exc:
+            raise _fail(str(exc)) from None
+
+
+@app.command()
+def personas() -> None:
+    """List the bundled personas (use one with --persona NAME)."""
+    from crs.personas import bundled_personas, load_persona
+
+    for name in bundled_personas():
+        persona = load_persona(name)
+        typer.echo(f"{name:<10} {persona.title}: {persona.description}")
 
 
 @app.command()
@@ -73,9 +96,11 @@ def chat(
     as_json: Annotated[bool, typer.Option("--json", help="print one JSON object per reply")] = False,
     settings_file: SettingsOpt = None,
     state_dir: StateDirOpt = None,
+    persona: PersonaOpt = None,
 ) -> None:
     """Chat in the terminal. Without a TTY, reads one message per line from stdin."""
-    rec = _recommender(_settings(settings_file, catalog, dataset, data_dir, state_dir))
+    _check_persona(persona)
+    rec = _recommender(_settings(settings_file, catalog, dataset, data_dir, state_dir, persona=persona))
     session_id = session or uuid.uuid4().hex[:12]
     interactive = sys.stdin.isatty() and not as_json
     if interactive:
@@ -108,11 +133,13 @@ def demo(
     state_dir: StateDirOpt = None,
     dataset: DatasetOpt = None,
     data_dir: DataDirOpt = None,
+    persona: PersonaOpt = None,
 ) -> None:
     """Start the Gradio chat demo on http://127.0.0.1:PORT."""
     from ui.web import launch
 
-    rec = _recommender(_settings(settings_file, catalog, dataset, data_dir, state_dir))
+    _check_persona(persona)
+    rec = _recommender(_settings(settings_file, catalog, dataset, data_dir, state_dir, persona=persona))
     launch(rec, port=port)
 
 

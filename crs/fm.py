@@ -174,6 +174,7 @@ class FMScorer:
             OrderedDict()
         )
         self._rows: OrderedDict[int, FloatArray] = OrderedDict()
+        self._penalties: OrderedDict[int, FloatArray] = OrderedDict()
         # Small vocabularies: every attribute row P_a·q_v up front (LastFM: 33 × 7,432).
         self._all_rows = (
             (self.attrs @ self.q.T).astype(np.float64) if graph.n_attributes * graph.n_items <= 4_000_000 else None
@@ -196,6 +197,16 @@ class FMScorer:
                 self._rows.popitem(last=False)
         return row
 
+    def rejection_penalty(self, attr: int) -> FloatArray:
+        """max(0, P_a·q_v) for every item: what a rejected attribute takes off (cached)."""
+        row = self._penalties.get(attr)
+        if row is None:
+            row = np.maximum(self.attribute_row(attr), 0.0)
+            self._penalties[attr] = row
+            if len(self._penalties) > self._cache_size:
+                self._penalties.popitem(last=False)
+        return row
+
     def base_scores(self, user: str | None) -> FloatArray:
         """u·q_v for every item, with the user's own items pushed last."""
         scores = (self.q @ self.user_vector(user)).astype(np.float64)
@@ -213,13 +224,11 @@ class FMScorer:
             self._contexts.move_to_end(key)
             return hit
         if (rejected and (user, accepted, rejected[:-1]) in self._contexts) or (rejected and not accepted):
-            scores = self.full_scores(user, accepted, rejected[:-1]) - np.maximum(
-                self.attribute_row(rejected[-1]), 0.0)
+            scores = self.full_scores(user, accepted, rejected[:-1]) - self.rejection_penalty(rejected[-1])
         elif accepted:
             scores = self.full_scores(user, accepted[:-1], rejected) + self.attribute_row(accepted[-1])
         elif rejected:
-            scores = self.full_scores(user, accepted, rejected[:-1]) - np.maximum(
-                self.attribute_row(rejected[-1]), 0.0)
+            scores = self.full_scores(user, accepted, rejected[:-1]) - self.rejection_penalty(rejected[-1])
         else:
             scores = self.base_scores(user)
         self._contexts[key] = scores

@@ -95,8 +95,49 @@ def join_and(values: Sequence[str]) -> str:
 
 _WORD = re.compile(r"[^\W_]+")
 _STOP = frozenset(
-    "a an and are as at be but by for from has have i in is it its me my of on or so that the this "
-    "to was with you your like likes love loves really very am not no".split()
+    [
+        "a",
+        "an",
+        "and",
+        "are",
+        "as",
+        "at",
+        "be",
+        "but",
+        "by",
+        "for",
+        "from",
+        "has",
+        "have",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "so",
+        "that",
+        "the",
+        "this",
+        "to",
+        "was",
+        "with",
+        "you",
+        "your",
+        "like",
+        "likes",
+        "love",
+        "loves",
+        "really",
+        "very",
+        "am",
+        "not",
+        "no",
+    ]
 )
 _MAX_VARIANTS = 6
 
@@ -161,8 +202,9 @@ class TemplateNLG:
         dislikes = set(plan.profile.dislikes)
         return [a for a in self._known(plan.profile.likes) if a not in dislikes]
 
-    def why(self, rec: Recommendation, plan: ReplyPlan | None = None, index: int = 0,
-            voice: Voice | None = None) -> str:
+    def why(
+        self, rec: Recommendation, plan: ReplyPlan | None = None, index: int = 0, voice: Voice | None = None
+    ) -> str:
         """Why this item: the attributes of its path, and the user's likes it has."""
         voice = voice or Voice.of(self.persona)
         plan = plan or ReplyPlan(kind="recommend", turn=index)
@@ -228,8 +270,14 @@ class TemplateNLG:
         else:  # every variant reads the same as last time: say something first
             opener = self._fmt("openers", plan.turn, voice)
             text = f"{opener} {text}"
-        return Reply(text=text, action=plan.kind, question=question, recommendations=recs,
-                     candidates=plan.candidates, turn=plan.turn)
+        return Reply(
+            text=text,
+            action=plan.kind,
+            question=question,
+            recommendations=recs,
+            candidates=plan.candidates,
+            turn=plan.turn,
+        )
 
     def stream_respond(self, plan: ReplyPlan) -> Iterator[Reply]:
         """Template replies are instant: one final reply."""
@@ -243,14 +291,14 @@ class TemplateNLG:
         if plan.kind == "recommend" or (plan.kind == "explain" and plan.item is not None):
             recs = plan.recommendations if plan.kind == "recommend" else plan.recommendations[:1]
             return None, [
-                RecommendedItem(id=r.item_id, name=r.name, why=self.why(r, plan, plan.turn, voice),
-                                path=list(r.path))
+                RecommendedItem(id=r.item_id, name=r.name, why=self.why(r, plan, plan.turn, voice), path=list(r.path))
                 for r in recs
             ]
         return None, []
 
-    def _text(self, plan: ReplyPlan, voice: Voice, k: int, question: Question | None,
-              recs: list[RecommendedItem]) -> str:
+    def _text(
+        self, plan: ReplyPlan, voice: Voice, k: int, question: Question | None, recs: list[RecommendedItem]
+    ) -> str:
         kind, graph = plan.kind, self.graph
         dislikes = self._dislikes(plan)
         if kind == "ask" and question is not None:
@@ -269,8 +317,7 @@ class TemplateNLG:
             return self._decorate(text, kind, voice, k)
         if kind == "recommend":
             header = self._fmt("recommend", k, voice, n=len(recs))
-            lines = [self._fmt("rec_line", k, voice, n=n, name=r.name, why=r.why)
-                     for n, r in enumerate(recs, start=1)]
+            lines = [self._fmt("rec_line", k, voice, n=n, name=r.name, why=r.why) for n, r in enumerate(recs, start=1)]
             fact = self.relevant_fact(plan, [r.id for r in recs])
             if fact:
                 lines.append(self._fmt("fact_note", k, voice, fact=fact))
@@ -293,8 +340,9 @@ class TemplateNLG:
         elif kind == "greet":
             likes = self._likes(plan)[:2]
             if likes:
-                text = self._fmt("greet_back", k, voice, likes=join_and([self.value(a) for a in likes]),
-                                 examples=self.examples(plan))
+                text = self._fmt(
+                    "greet_back", k, voice, likes=join_and([self.value(a) for a in likes]), examples=self.examples(plan)
+                )
             else:
                 text = self._fmt("greet", k, voice, examples=self.examples(plan))
         elif kind == "error":
@@ -314,8 +362,11 @@ class TemplateNLG:
             if kind in ("recommend", "explain"):
                 text = f"{self._fmt('openers', k, voice)} {text}"
             if kind in ("recommend", "accepted", "explain"):
-                text = f"{text}\n{self._fmt('closers', k, voice)}" if kind == "recommend" else \
-                    f"{text} {self._fmt('closers', k, voice)}"
+                text = (
+                    f"{text}\n{self._fmt('closers', k, voice)}"
+                    if kind == "recommend"
+                    else f"{text} {self._fmt('closers', k, voice)}"
+                )
         elif voice.verbosity == "terse" and voice.persona.verbosity != "terse":
             text = _shorten(text)
         emojis = voice.persona.emojis

@@ -17,11 +17,15 @@ from kb.graph import KnowledgeGraph
 
 __all__ = [
     "DecisionRule",
+    "FixedQuestion",
     "PolicySettings",
+    "QuestionView",
     "ThresholdRule",
     "TurnView",
     "attribute_entropy",
     "best_question",
+    "entropy_at",
+    "most_uncertain",
     "preference_weights",
     "top_k",
     "top_mass",
@@ -52,16 +56,67 @@ class PolicySettings(BaseModel):
     options: int = Field(5, ge=0, description="values of the asked facet offered alongside the question")
 
 
-@dataclass(frozen=True, slots=True)
-class TurnView:
-    """The policy's picture of one turn: candidates, their scores, and the best question."""
+class QuestionView(Protocol):
+    """The best question of a turn; :class:`crs.engine.Engine` computes it on first read."""
 
-    candidates: IntArray
-    scores: FloatArray
-    weights: FloatArray  # preference weights over candidates, summing to 1
+    @property
+    def best_attribute(self) -> int | None: ...
+    @property
+    def best_entropy(self) -> float: ...
+    @property
+    def attr_share(self) -> FloatArray | None: ...
+
+
+@dataclass(frozen=True, slots=True)
+class FixedQuestion:
+    """A :class:`QuestionView` whose answers are already known."""
+
     best_attribute: int | None
     best_entropy: float
-    attr_share: FloatArray | None  # weighted share of candidates having each attribute
+    attr_share: FloatArray | None
+
+
+class TurnView:
+    """The policy's picture of one turn: candidates, their scores, and the best question.
+
+    Read-only. ``best_attribute``, ``best_entropy`` and ``attr_share`` come from
+    ``question`` and may be computed only when first read: a rule that recommends on the
+    cheap checks never pays for the question.
+    """
+
+    __slots__ = ("_question", "candidates", "scores", "weights")
+
+    def __init__(
+        self,
+        candidates: IntArray,
+        scores: FloatArray,
+        weights: FloatArray,  # preference weights over candidates, summing to 1
+        best_attribute: int | None = None,
+        best_entropy: float = 0.0,
+        attr_share: FloatArray | None = None,  # weighted share of candidates having each attribute
+        *,
+        question: QuestionView | None = None,
+    ) -> None:
+        self.candidates = candidates
+        self.scores = scores
+        self.weights = weights
+        self._question = question if question is not None else FixedQuestion(best_attribute, best_entropy,
+                                                                              attr_share)
+
+    @property
+    def best_attribute(self) -> int | None:
+        return self._question.best_attribute
+
+    @property
+    def best_entropy(self) -> float:
+        return self._question.best_entropy
+
+    @property
+    def attr_share(self) -> FloatArray | None:
+        return self._question.attr_share
+
+    def __repr__(self) -> str:  # does not compute a pending question
+        return f"TurnView({len(self.candidates)} candidates)"
 
 
 class DecisionRule(Protocol):
@@ -89,22 +144,33 @@ class ThresholdRule:
                    max_turns)
 
     def should_recommend(self, view: TurnView, questions_in_a_row: int, turn: int) -> bool:
-        if len(view.candidates) <= self.top_k or view.best_attribute is None:
+        # Any one condition recommends. The cheap ones come first so that the best question
+        # (the costly part of a turn) is only computed when they all say "ask".
+        if len(view.candidates) <= self.top_k:
             return True
         if self.max_turns is not None and turn >= self.max_turns:
             return True
-        if view.best_entropy < self.min_entropy or questions_in_a_row >= self.max_questions:
+        if questions_in_a_row >= self.max_questions:
             return True
-        return top_mass(view.weights, self.top_k) >= self.confidence
+        if top_mass(view.weights, self.top_k) >= self.confidence:
+            return True
+        if view.best_attribute is None:
+            return True
+        # best_entropy is never negative, so a min_entropy of 0 cannot trigger: skip the read.
+        return self.min_entropy > 0 and view.best_entropy < self.min_entropy
 
 
 def preference_weights(scores: FloatArray, temperature: float) -> FloatArray:
     """Softmax of the scores: how much of the user's preference each candidate holds."""
     if len(scores) == 0:
         return scores
-    z: FloatArray = np.exp((scores - scores.max()) / temperature)
-    out: FloatArray = z / z.sum()
-    return out
+    # exp((s - max) / T) / Σ, computed in one buffer (the same operations, so the same bits).
+    z: FloatArray = scores - scores.max()
+    if temperature != 1.0:  # x / 1.0 == x exactly: skip the pass
+        z /= temperature
+    np.exp(z, out=z)
+    z /= z.sum()
+    return z
 
 
 def top_mass(weights: FloatArray, k: int) -> float:
@@ -148,19 +214,45 @@ def best_question(share: FloatArray, present: IntArray, exclude: IntArray) -> tu
     """
     if len(present) == 0:
         return -1, -1.0
-    p = share[present]
-    # The binary entropy is largest where p is nearest 1/2: rank by that distance and take
-    # one logarithm for the winner only. Unaskable attributes get a distance above 1/2.
-    distance = np.abs(p - 0.5)
-    distance[(p <= 1e-12) | (p >= 1 - 1e-9)] = 1.0
+    skip = None
     if len(exclude):
         flags = np.zeros(len(share), dtype=bool)
         flags[exclude] = True
-        distance[flags[present]] = 1.0
-    b = int(np.argmin(distance))
-    if distance[b] >= 0.5:
-        return int(present[b]), -1.0
-    return int(present[b]), float(binary_entropy(p[b : b + 1])[0])
+        skip = flags[present]
+    p = share[present]
+    b = most_uncertain(p, skip)
+    if b is None:
+        return -1, -1.0
+    return int(present[b]), entropy_at(p, b)
+
+
+def most_uncertain(p: FloatArray, skip: np.ndarray | list[int] | None = None) -> int | None:
+    """The position of the yes/no share nearest 1/2 (the first on ties), or None if none is askable.
+
+    A share is askable when it is strictly between 1e-12 and 1 - 1e-9 and ``skip`` (a mask
+    or positions) does not name it. The binary entropy is largest where p is nearest 1/2,
+    so ranking by that distance needs no logarithm.
+
+    >>> most_uncertain(np.array([1.0, 0.5, 0.1, 0.0]), np.array([1]))
+    2
+    """
+    distance = np.abs(p - 0.5)
+    if skip is not None:
+        distance[skip] = 1.0
+    b = int(distance.argmin())
+    pb = float(p[b])
+    if distance[b] < 0.5 and 1e-12 < pb < 1 - 1e-9:
+        # The winner is askable. Masking the unaskable shares (below) only raises distances
+        # that were already ≥ distance[b], so it could not change the winner: skip it.
+        return b
+    distance[(p <= 1e-12) | (p >= 1 - 1e-9)] = 1.0
+    b = int(distance.argmin())
+    return b if distance[b] < 0.5 else None
+
+
+def entropy_at(p: FloatArray, b: int) -> float:
+    """The binary entropy of share ``p[b]``, computed exactly as :func:`binary_entropy` does."""
+    return float(binary_entropy(p[b : b + 1])[0])
 
 
 def top_positions(candidates: IntArray, scores: FloatArray, k: int) -> IntArray:

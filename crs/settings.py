@@ -13,6 +13,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from crs.llm.config import LLMSettings, TokenBudget
+from crs.personas import Persona
 from crs.policy import PolicySettings
 
 __all__ = ["Settings", "SettingsError", "default_state_dir", "load_settings"]
@@ -38,8 +40,14 @@ class Settings(BaseModel):
     state_dir: Path = Field(default_factory=default_state_dir)
     checkpoints: Path | None = Field(None, description="SQLite checkpoint file; default state_dir/...")
     policy: PolicySettings = Field(default_factory=PolicySettings)
+    strategy: str | None = Field(
+        None, description="a registered policy (`crs eval mcr --list-policies`) whose scorer ranks items; "
+        "default: popularity, or 'best' when a model is given")
+    model: Path | None = Field(None, description="a trained FM scorer file (`crs train scorer`)")
     max_message_chars: int = Field(2000, ge=1)
     embeddings: bool = Field(True, description="map free text to attributes with offline embeddings")
+    persona: str | Persona = Field("default", description="a bundled persona's name, a .yaml file, or a table")
+    llm: LLMSettings = Field(default_factory=LLMSettings, description="optional chat model; default: none")
 
     @property
     def checkpoint_path(self) -> Path:
@@ -66,9 +74,12 @@ def load_settings(path: str | Path, **overrides: Any) -> Settings:
     if not isinstance(data, dict):
         raise SettingsError(f"{path}: expected a table of settings at the top level")
     base = path.parent
-    for key in ("catalog", "vocabulary", "interactions", "data_dir", "state_dir", "checkpoints"):
+    for key in ("catalog", "vocabulary", "interactions", "data_dir", "state_dir", "checkpoints", "model"):
         if isinstance(data.get(key), str) and not Path(data[key]).is_absolute():
             data[key] = str(base / data[key])  # relative paths are relative to the file
+    persona = data.get("persona")
+    if isinstance(persona, str) and persona.endswith((".yaml", ".yml")) and not Path(persona).is_absolute():
+        data["persona"] = str(base / persona)
     try:
         return Settings.model_validate({**data, **overrides})
     except ValidationError as exc:
@@ -82,11 +93,16 @@ def _describe(exc: ValidationError, path: Path, text: str) -> str:
     line = _line_of(text, loc[-1]) if loc else None
     where = f"{path}, line {line}" if line else str(path)
     if error["type"] == "extra_forbidden":
-        model: type[BaseModel] = PolicySettings if loc[0] == "policy" and len(loc) > 1 else Settings
+        model: type[BaseModel] = _SUBMODELS.get(tuple(loc[:-1]), Settings)
         close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return f"{where}: unknown setting {key!r}{hint}"
     return f"{where}: {key}: {error['msg']}"
+
+
+_SUBMODELS: dict[tuple[str, ...], type[BaseModel]] = {
+    ("policy",): PolicySettings, ("llm",): LLMSettings, ("llm", "budget"): TokenBudget,
+}
 
 
 def _line_of(text: str, key: str) -> int | None:

@@ -15,7 +15,7 @@ from typing import Annotated, Any, Literal, Protocol, TypedDict
 import numpy as np
 
 from crs.engine import Engine
-from crs.nlg import ReplyPlan, Responder
+from crs.nlg import ProfileSource, ReplyPlan, Responder
 from crs.nlu import NLUContext, Understander
 from crs.state import Action, DialogueState, Feedback, Recommendation
 from kb.errors import UnknownIdError
@@ -23,6 +23,7 @@ from kb.errors import UnknownIdError
 __all__ = ["MemoryHooks", "TurnState", "TurnSteps"]
 
 DEFAULT_MAX_MESSAGE_CHARS = 2000
+_HISTORY_TURNS = 8  # recent turns handed to the reply writer (an LLM prompt's budget cuts further)
 
 
 class TurnState(TypedDict, total=False):
@@ -81,11 +82,13 @@ class TurnSteps:
         memory: MemoryHooks | None = None,
         *,
         max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS,
+        profiles: ProfileSource | None = None,
     ) -> None:
         self.engine = engine
         self.nlu = nlu
         self.nlg = nlg
         self.memory = memory
+        self.profiles = profiles  # this user's long-term profile, for the reply's words
         self.max_message_chars = max_message_chars
         self.examples = self._example_attributes()
 
@@ -200,7 +203,7 @@ class TurnSteps:
             kind=action.kind, turn=dialogue.turn, candidates=action.candidates,
             attribute=action.attribute, options=action.options, recommendations=recs,
             accepted=dialogue.accepted, item=item, problem=state.get("problem"),
-            examples=self.examples,
+            examples=self.examples, **self._reply_context(state),
         )
         reply = self.nlg.respond(plan)
         said = [{"role": "assistant", "content": reply.text, "action": reply.action}]
@@ -211,6 +214,18 @@ class TurnSteps:
             "reply": reply.model_dump(),
             "transcript": ([{"role": "user", "content": heard[:self.max_message_chars]}] if heard else []) + said,
             "message": None, "feedback": None, "problem": None, "action": None,
+        }
+
+    def _reply_context(self, state: TurnState) -> dict[str, Any]:
+        """What the reply's words may depend on: this user's profile, the previous reply, recent turns."""
+        user = state.get("user_id")
+        turns = [(t["role"], str(t["content"])) for t in state.get("transcript") or ()
+                 if t.get("role") in ("user", "assistant")]
+        return {
+            "profile": self.profiles.profile(user) if self.profiles is not None and user else None,
+            "previous": next((text for role, text in reversed(turns) if role == "assistant"), None),
+            "message": state.get("message"),
+            "history": tuple(turns[-_HISTORY_TURNS:]),
         }
 
     def reflect(self, state: TurnState) -> dict[str, Any]:

@@ -150,3 +150,19 @@ def test_conversation_survives_a_new_recommender_on_the_same_file(
     assert second.state("hal", "s").accepted == ("genre:jazz",)
     second.reset("hal", "s")
     assert second.state("hal", "s") is None
+
+
+def test_strategy_and_model_choose_the_scorer(tmp_path: Path, data_dir: Path) -> None:
+    from crs.fm import FMConfig, FMScorer, train_fm
+    from crs.policies import graph_pairs
+    from kb import load_scpr
+
+    ds = load_scpr(data_dir, "lastfm")
+    model_path = tmp_path / "fm.npz"
+    train_fm(ds.graph, graph_pairs(ds.graph), FMConfig(epochs=1)).save(model_path)
+    settings = Settings(dataset="lastfm", data_dir=data_dir, model=model_path, state_dir=tmp_path)
+    rec = Recommender.from_settings(settings)
+    assert isinstance(rec.engine.scorer, FMScorer)  # a model file means the best policy's scorer
+    assert rec.chat("u", "s", "rock").action in {"ask", "recommend"}
+    with pytest.raises(InvalidInput, match="cannot use strategy 'nope'"):
+        Recommender.from_settings(settings.model_copy(update={"strategy": "nope"}))

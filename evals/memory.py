@@ -1,0 +1,473 @@
+"""Multi-session evaluation of long-term memory: ``crs eval memory``.
+
+Returning users come back for several sessions; each session's target is drawn from the
+user's own history (a split of the SCPR data). The real :class:`crs.engine.Engine` runs every
+session twice on the same targets and openings: once with memory off (no prior) and once with
+memory on, where each session is observed turn by turn and reflected into a real Chroma store
+(a temporary folder), and the next session starts from the recalled prior.
+
+The simulated user (the SCPR protocol): opens with one random attribute of the target, answers
+yes exactly when the target has the asked attribute, accepts a list exactly when it holds the
+target. A share of users *drift*: at one session they say they are done with an attribute
+they asked for in their first session (and their later targets lack it).
+
+Reported (all with the rule, sessions, users, seed, turn budget and list size):
+- ``AT``/``SR@15`` on returning sessions (2nd and later) with memory on and off, their ratio;
+- ``drift_accuracy``: in sessions after a stated change, the share where the stale
+  preference was not in the prior with a positive weight;
+- ``cross_user_leaks``: retrievals or profile reads that returned another user's memory;
+- retrieval latency at 100,000 memories across 1,000 users (embedded store);
+- reflection seconds per session.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import shutil
+import statistics
+import tempfile
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import numpy as np
+import typer
+
+from memory import (
+    ChromaMemoryStore,
+    IsolationError,
+    MemoryEntry,
+    MemorySettings,
+    ProfileSettings,
+    ReflectiveMemory,
+    memory_id,
+)
+
+__all__ = [
+    "measure_retrieval_latency",
+    "memory_command",
+    "reranker_simulation",
+    "run_memory_eval",
+    "tune_profile_settings",
+]
+
+MAX_TURNS = 15
+TOP_K = 10
+RULE = "strict"
+
+
+@dataclass(frozen=True)
+class _Plan:
+    user: str
+    targets: tuple[str, ...]
+    openings: tuple[str, ...]
+    drift_session: int | None = None
+    drift_attribute: str | None = None
+
+
+def _percentile(values: Sequence[float], q: float) -> float:
+    return float(np.percentile(np.asarray(values, dtype=np.float64), q)) if values else float("nan")
+
+
+def _plans(dataset: Any, split: str, users: int, sessions: int, seed: int, drift_share: float) -> list[_Plan]:
+    """Who comes back, for which targets, with which openings (the same for both arms)."""
+    g = dataset.graph
+    history: dict[str, list[str]] = defaultdict(list)
+    for user, item in dataset.splits[split]:
+        if item in g.item_index and item not in history[user]:
+            history[user].append(item)
+    eligible = sorted(u for u, items in history.items() if len(items) >= 2)
+    rng = random.Random(seed)
+    chosen = rng.sample(eligible, min(users, len(eligible)))
+    plans = []
+    for user in chosen:
+        items = history[user][:]
+        rng.shuffle(items)
+        attrs = {i: [g.attr_ids[a] for a in g.item_attrs.row(g.item_index[i]).tolist()] for i in items}
+        first = items[0]
+        opening0 = rng.choice(attrs[first])
+        drift_session: int | None = None
+        drift_attr: str | None = None
+        if rng.random() < drift_share:
+            without = [i for i in items[1:] if opening0 not in attrs[i]]
+            if without:
+                # The user asked for X in session 1; from some later session on they are done with X.
+                drift_attr = opening0
+                d = rng.randint(1, max(1, min(sessions - 1, len(without)) - 0))
+                before = [i for i in items[1:] if i not in without][: d - 1]
+                if len(before) < d - 1:
+                    d = len(before) + 1
+                targets = [first, *before, *without][:sessions]
+                drift_session = d if d < len(targets) else None
+                drift_attr = drift_attr if drift_session is not None else None
+                items = targets if drift_session is not None else items
+        targets = items[:sessions]
+        openings = [opening0] + [rng.choice(attrs[t]) for t in targets[1:]]
+        plans.append(_Plan(user, tuple(targets), tuple(openings), drift_session, drift_attr))
+    return plans
+
+
+def _state(user: str, session: str, dialogue: Any, reply: str, message: str | None) -> dict[str, Any]:
+    transcript = [{"role": "user", "content": message}] if message else []
+    return {"user_id": user, "session_id": session, "dialogue": dialogue.to_dict(), "transcript": transcript,
+            "reply": {"action": reply}}
+
+
+def _episode(
+    engine: Any, target: str, opening: str, prior: Sequence[tuple[str, float]], *, user: str, session: str,
+    observe: Callable[[dict[str, Any]], None] | None = None, done_with: str | None = None,
+) -> tuple[int | None, Any]:
+    """One SCPR episode; returns (1-based success turn or None, final dialogue state)."""
+    from crs.state import Feedback
+
+    g = engine.graph
+    has = {g.attr_ids[a] for a in g.item_attrs.row(g.item_index[target]).tolist()}
+    value = opening.split(":", 1)[-1]
+    message: str | None = f"Something {value}, please."
+    if done_with is not None:
+        message = f"I'm done with {done_with.split(':', 1)[-1]}. {message}"
+    st = engine.start(user, prior)
+    st = engine.apply(st, Feedback(accept_attributes=(opening,),
+                                   reject_attributes=(done_with,) if done_with else ()))
+    for turn in range(1, MAX_TURNS + 1):
+        action = engine.decide(st)
+        st = engine.record(st, action)
+        if observe is not None:
+            observe(_state(user, session, st, action.kind, message))
+        message = None
+        if action.kind == "recommend":
+            shown = [r.item_id for r in action.recommendations]
+            if target in shown:
+                st = engine.apply(st, Feedback(accept_item=target))
+                if observe is not None:
+                    observe(_state(user, session, st, "accepted", None))
+                return turn, st
+            st = engine.apply(st, Feedback(reject_items=tuple(shown)))
+        elif action.kind == "ask" and action.attribute is not None:
+            a = action.attribute
+            st = engine.apply(st, Feedback(accept_attributes=(a,)) if a in has else Feedback(reject_attributes=(a,)))
+        else:
+            break
+    return None, st
+
+
+def _arm_metrics(turns: list[int | None]) -> dict[str, float]:
+    n = len(turns)
+    if n == 0:
+        return {"AT": float("nan"), "SR@15": float("nan"), "episodes": 0}
+    at = sum(t if t is not None else MAX_TURNS for t in turns) / n
+    sr = sum(1 for t in turns if t is not None and t <= MAX_TURNS) / n
+    return {"AT": round(at, 4), "SR@15": round(sr, 4), "episodes": n}
+
+
+def _simulate(
+    dataset: Any, plans: list[_Plan], workdir: Path, *, profile: ProfileSettings, seed: int,
+    memory_on: bool,
+) -> dict[str, Any]:
+    from crs.engine import Engine
+    from crs.policy import PolicySettings
+
+    engine = Engine(dataset.graph, settings=PolicySettings(top_k=TOP_K, no_rule=RULE))
+    mem = None
+    if memory_on:
+        store = ChromaMemoryStore.persistent(workdir / "store")
+        mem = ReflectiveMemory(store, graph=dataset.graph,
+                               settings=MemorySettings(reflect_every=0, profile=profile, seed=seed))
+    returning: list[int | None] = []
+    first: list[int | None] = []
+    by_session: dict[int, list[int | None]] = defaultdict(list)
+    reflect_s: list[float] = []
+    leaks = 0
+    retrievals = 0
+    drift_ok = drift_total = 0
+    for plan in plans:
+        for s, (target, opening) in enumerate(zip(plan.targets, plan.openings, strict=True)):
+            session = f"s{s}"
+            prior: list[tuple[str, float]] = []
+            observe = None
+            if mem is not None:
+                prior = mem.prior(plan.user)
+                try:
+                    ret = mem.retrieve(plan.user, "What does this user like and want?")
+                    retrievals += 1
+                    leaks += sum(1 for h in ret.hits if h.entry.user_id != plan.user)
+                    entries = mem.store.for_user(plan.user).entries() if mem.store is not None else []
+                    leaks += sum(1 for e in entries if e.user_id != plan.user)
+                except IsolationError:
+                    leaks += 1
+                if plan.drift_session is not None and s > plan.drift_session:
+                    drift_total += 1
+                    drift_ok += int(dict(prior).get(plan.drift_attribute or "", 0.0) <= 0.0)
+
+                def observe(state: dict[str, Any], _m: ReflectiveMemory = mem, _u: str = plan.user) -> None:
+                    t0 = time.perf_counter()
+                    _m.observe(_u, state)
+                    reflect_s.append(time.perf_counter() - t0)
+
+            done_with = plan.drift_attribute if plan.drift_session == s else None
+            turn, _ = _episode(engine, target, opening, prior, user=plan.user, session=session,
+                               observe=observe, done_with=done_with)
+            if mem is not None:
+                t0 = time.perf_counter()
+                mem.reflect(plan.user, session)
+                reflect_s.append(time.perf_counter() - t0)
+            (returning if s > 0 else first).append(turn)
+            by_session[s + 1].append(turn)
+    sessions = sum(len(p.targets) for p in plans)
+    out: dict[str, Any] = {"returning": _arm_metrics(returning), "first": _arm_metrics(first),
+                           "by_session": {k: _arm_metrics(v) for k, v in sorted(by_session.items())}}
+    if memory_on:
+        out.update(reflection_seconds_per_session=round(sum(reflect_s) / max(1, sessions), 4),
+                   cross_user_leaks=leaks, retrievals_checked=retrievals,
+                   drift_accuracy=round(drift_ok / drift_total, 4) if drift_total else None,
+                   drift_sessions=drift_total)
+    return out
+
+
+def run_memory_eval(
+    dataset: str = "lastfm",
+    data_dir: str | Path = "../shared/data",
+    users: int = 200,
+    sessions: int = 5,
+    seed: int = 0,
+    *,
+    split: str = "test",
+    drift_share: float = 0.2,
+    profile: ProfileSettings | None = None,
+    latency_memories: int = 100_000,
+    latency_users: int = 1_000,
+    latency_queries: int = 500,
+    workdir: str | Path | None = None,
+) -> dict[str, Any]:
+    """Run the multi-session evaluation and return the JSON-ready result (see module doc)."""
+    from kb.scpr import load_scpr
+
+    data = load_scpr(data_dir, dataset)
+    settings = profile or ProfileSettings()
+    plans = _plans(data, split, users, sessions, seed, drift_share)
+    base = Path(tempfile.mkdtemp(prefix="crs-memory-eval-", dir=workdir))
+    try:
+        t0 = time.perf_counter()
+        off = _simulate(data, plans, base / "off", profile=settings, seed=seed, memory_on=False)
+        on = _simulate(data, plans, base / "on", profile=settings, seed=seed, memory_on=True)
+        sim_s = time.perf_counter() - t0
+        latency = (measure_retrieval_latency(latency_users, latency_memories // max(1, latency_users),
+                                             queries=latency_queries, seed=seed, workdir=base)
+                   if latency_memories > 0 else None)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    at_on, at_off = on["returning"]["AT"], off["returning"]["AT"]
+    sr_on, sr_off = on["returning"]["SR@15"], off["returning"]["SR@15"]
+    ratio = at_on / at_off if at_off else float("nan")
+    result: dict[str, Any] = {
+        "dataset": dataset, "split": split, "users": len(plans), "sessions": sessions, "seed": seed,
+        "episodes": sum(len(p.targets) for p in plans), "no_rule": RULE, "max_turns": MAX_TURNS,
+        "top_k": TOP_K, "drift_share": drift_share, "drifting_users": sum(p.drift_session is not None for p in plans),
+        "AT": {"memory_on": at_on, "memory_off": at_off, "ratio": round(ratio, 4)},
+        "SR@15": {"memory_on": sr_on, "memory_off": sr_off, "ratio": round(sr_on / sr_off, 4) if sr_off else None},
+        "turn_reduction": round(1 - ratio, 4),
+        "first_session": {"memory_on": on["first"], "memory_off": off["first"]},
+        "AT_by_session": {k: {"memory_on": on["by_session"][k]["AT"], "memory_off": off["by_session"][k]["AT"],
+                              "episodes": on["by_session"][k]["episodes"]} for k in on["by_session"]},
+        "returning_episodes": on["returning"]["episodes"],
+        "drift_accuracy": on["drift_accuracy"], "drift_sessions": on["drift_sessions"],
+        "cross_user_leaks": on["cross_user_leaks"] + (latency["cross_user_leaks"] if latency else 0),
+        "retrieval_latency": latency,
+        "p50_ms": latency["p50_ms"] if latency else None,
+        "p95_ms": latency["p95_ms"] if latency else None,
+        "reflection_seconds_per_session": on["reflection_seconds_per_session"],
+        "simulation_seconds": round(sim_s, 2),
+        "profile_settings": settings.model_dump(),
+    }
+    result["floors"] = {
+        "turns_25pct_fewer": bool(ratio <= 0.75),
+        "sr_at_least_as_good": bool(sr_on >= sr_off),
+        "drift_accuracy_0.95": bool((on["drift_accuracy"] or 0) >= 0.95) if on["drift_sessions"] else None,
+        "no_leaks": result["cross_user_leaks"] == 0,
+        "p95_50ms": bool(latency["p95_ms"] <= 50) if latency else None,
+    }
+    return result
+
+
+# ------------------------------------------------------------------ latency
+_TEXTS = (
+    "Said yes to {a}.", "Asked for {a}.", "Said no to {a}.", "Not into {a} any more.", "Chose {b}.",
+    "In session {s}: wanted {a}, {c}; not {d}.", "Likes {a} when working.", "Has kids.", "Is vegetarian.",
+    "Prefers short, brief replies.",
+)
+_WORDS = ("rock", "jazz", "metal", "indie", "folk", "pop", "80s", "90s", "synth-pop", "ambient", "hip hop",
+          "classical", "blues", "punk", "soul", "electronic", "chillout", "country", "reggae", "disco")
+_QUERIES = ("What does this user like?", "music for a rainy evening", "something upbeat for a party",
+            "what did they choose last time", "anything they said they do not want", "how should I reply")
+
+
+def _synthetic_entries(user: str, n: int, rng: random.Random) -> list[MemoryEntry]:
+    out = []
+    for k in range(n):
+        w = rng.sample(_WORDS, 4)
+        text = rng.choice(_TEXTS).format(a=w[0], b=f"{w[1]} artist {rng.randrange(500)}", c=w[2], d=w[3], s=k)
+        kind = "like" if "yes" in text or "Asked" in text or "Chose" in text or "Likes" in text else \
+            "dislike" if "no" in text.split()[1:2] or "Not" in text else "session_summary" if "session" in text \
+            else "fact" if text.startswith(("Has", "Is")) else "style"
+        out.append(MemoryEntry(id=memory_id(user, f"s{k}", [k], kind, text), user_id=user, kind=kind,  # type: ignore[arg-type]
+                               text=text, attribute_ids=(f"tag:{w[0]}",), session_id=f"s{k}", turns=(k,)))
+    return out
+
+
+def measure_retrieval_latency(
+    users: int = 1_000, per_user: int = 100, *, queries: int = 500, seed: int = 0,
+    workdir: str | Path | None = None, layout: str = "per_user",
+) -> dict[str, Any]:
+    """Fill an embedded store with ``users × per_user`` memories, then time reranked retrievals.
+
+    A session starts by reading the user's profile (the first touch opens the user's
+    collection: reported as ``session_start_*``); retrievals in the session are then timed
+    end to end (query embedding, Chroma query, reranking, sampling) as ``p50_ms``/``p95_ms``.
+    """
+    base = Path(tempfile.mkdtemp(prefix="crs-memory-latency-", dir=workdir))
+    rng = random.Random(seed)
+    try:
+        store = ChromaMemoryStore.persistent(base / "store", layout=layout)  # type: ignore[arg-type]
+        mem = ReflectiveMemory(store, settings=MemorySettings(seed=seed))
+        t0 = time.perf_counter()
+        names = [f"user-{u:05d}" for u in range(users)]
+        for name in names:
+            store.for_user(name).upsert(_synthetic_entries(name, per_user, rng))
+        fill_s = time.perf_counter() - t0
+        store = ChromaMemoryStore.persistent(base / "store", layout=layout)  # type: ignore[arg-type]
+        mem = ReflectiveMemory(store, settings=MemorySettings(seed=seed))  # a fresh process's view
+        start_ms: list[float] = []
+        ms: list[float] = []
+        leaks = 0
+        started: set[str] = set()
+        for _ in range(queries):
+            user = rng.choice(names)
+            if user not in started:
+                t = time.perf_counter()
+                mem.profile(user)
+                start_ms.append((time.perf_counter() - t) * 1000)
+                started.add(user)
+            t = time.perf_counter()
+            ret = mem.retrieve(user, rng.choice(_QUERIES))
+            ms.append((time.perf_counter() - t) * 1000)
+            leaks += sum(1 for h in ret.hits if h.entry.user_id != user)
+        total = sum(store.for_user(n).count() for n in rng.sample(names, min(20, len(names))))
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return {
+        "memories": users * per_user, "users": users, "layout": layout, "queries": queries,
+        "p50_ms": round(_percentile(ms, 50), 3), "p95_ms": round(_percentile(ms, 95), 3),
+        "session_start_p50_ms": round(_percentile(start_ms, 50), 3),
+        "session_start_p95_ms": round(_percentile(start_ms, 95), 3),
+        "fill_seconds": round(fill_s, 1), "sampled_user_counts_ok": total == min(20, users) * per_user,
+        "cross_user_leaks": leaks,
+    }
+
+
+# ----------------------------------------------------------------- reranker
+def reranker_simulation(
+    *, rounds: int = 300, memories: int = 60, dim: int = 64, seed: int = 0, k: int = 20, m: int = 5,
+    learning_rate: float = 0.05,
+) -> dict[str, float]:
+    """Does the RMM reranker learn which memories get used? A seeded synthetic user.
+
+    Memories have a topic and a kind. Every query is about one topic; the reply uses the
+    *preference* memories of that topic. Session-summary memories of the topic echo the
+    query's wording, so plain cosine ranks them above the preferences. Precision@M of the kept
+    memories is compared over the last third of the rounds: cosine top-M vs the learned
+    reranker (sampled, as in use).
+    """
+    from memory.reranker import Reranker, RerankerSettings, gumbel_top_m
+
+    rng = np.random.default_rng(seed)
+    topics = rng.standard_normal((8, dim))
+    echo = rng.standard_normal((8, dim))  # the wording a request and a summary share
+    kind_dir = rng.standard_normal((2, dim))  # preference vs summary
+
+    def unit(x: np.ndarray) -> np.ndarray:
+        out: np.ndarray = x / np.linalg.norm(x, axis=-1, keepdims=True)
+        return out
+
+    topic = rng.integers(0, 8, memories)
+    is_pref = rng.random(memories) < 0.5
+    mems = unit(topics[topic] + np.where(is_pref[:, None], 0.6 * kind_dir[0], 0.6 * kind_dir[1] + 0.9 * echo[topic])
+                + 0.4 * rng.standard_normal((memories, dim))).astype(np.float32)
+    settings = RerankerSettings(rank=8, top_k=k, sample_m=m, temperature=0.1, learning_rate=learning_rate)
+    model = Reranker.fresh(dim, settings, seed)
+    base_hits: list[float] = []
+    rr_hits: list[float] = []
+    for _ in range(rounds):
+        t = int(rng.integers(0, 8))
+        q = unit(topics[t] + echo[t] + 0.4 * rng.standard_normal(dim)).astype(np.float32)
+        useful = (topic == t) & is_pref
+        top = np.argsort(-(mems @ q), kind="stable")[:k]
+        cand = mems[top]
+        base_hits.append(float(useful[top[:m]].mean()))
+        chosen = gumbel_top_m(model.scores(q, cand) / settings.temperature, m, rng)
+        used = useful[top[chosen]]
+        rr_hits.append(float(used.mean()))
+        model.update(q, cand, chosen.tolist(), [1.0 if u else -1.0 for u in used], settings)
+    tail = max(1, rounds // 3)
+    return {"precision_cosine": round(statistics.fmean(base_hits[-tail:]), 4),
+            "precision_reranked": round(statistics.fmean(rr_hits[-tail:]), 4),
+            "precision_reranked_first_third": round(statistics.fmean(rr_hits[:tail]), 4),
+            "rounds": rounds}
+
+
+# ------------------------------------------------------------------- tuning
+def tune_profile_settings(
+    dataset: str, data_dir: str | Path, *, users: int = 200, sessions: int = 8, seed: int = 0,
+    grid: Sequence[dict[str, float]] | None = None,
+) -> list[tuple[dict[str, float], float, float]]:
+    """AT and SR of memory-on returning sessions for each candidate setting, on the *valid* split."""
+    grid = grid or [
+        {"smoothing": s, "like_scale": lk, "dislike_scale": dk}
+        for s in (0.1, 0.3) for lk in (0.5, 1.0) for dk in (2.0, 3.0, 4.0)
+    ]
+    out = []
+    for params in grid:
+        r = run_memory_eval(dataset, data_dir, users, sessions, seed, split="valid",
+                            profile=ProfileSettings(**params), latency_memories=0, drift_share=0.0)
+        out.append((dict(params), r["AT"]["memory_on"], r["SR@15"]["memory_on"]))
+    return sorted(out, key=lambda row: row[1])
+
+
+# ---------------------------------------------------------------------- CLI
+def memory_command(
+    dataset: Annotated[str, typer.Option(help="lastfm or lastfm_star")] = "lastfm",
+    data_dir: Annotated[Path, typer.Option(help="folder holding lastfm/ and lastfm_star/")] = Path("../shared/data"),
+    users: Annotated[int, typer.Option(help="returning users simulated")] = 200,
+    sessions: Annotated[int, typer.Option(help="sessions per user")] = 5,
+    seed: Annotated[int, typer.Option(help="random seed")] = 0,
+    split: Annotated[str, typer.Option(help="split the targets come from")] = "test",
+    drift_share: Annotated[float, typer.Option(help="share of users who change a stated preference")] = 0.2,
+    latency_memories: Annotated[int, typer.Option(help="memories for the latency test (0: skip)")] = 100_000,
+    latency_users: Annotated[int, typer.Option(help="users for the latency test")] = 1_000,
+    json_out: Annotated[Path | None, typer.Option("--json", help="write the result JSON here")] = None,
+) -> None:
+    """Multi-session memory evaluation: returning users, drift, isolation, latency."""
+    if dataset not in ("lastfm", "lastfm_star"):
+        typer.echo(f"error: unknown dataset {dataset!r}; choose lastfm or lastfm_star", err=True)
+        raise typer.Exit(2)
+    if split not in ("train", "valid", "test"):
+        typer.echo(f"error: unknown split {split!r}", err=True)
+        raise typer.Exit(2)
+    try:
+        result = run_memory_eval(dataset, data_dir, users, sessions, seed, split=split, drift_share=drift_share,
+                                 latency_memories=latency_memories, latency_users=latency_users)
+    except (OSError, ValueError) as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    text = json.dumps(result, indent=2)
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(text + "\n", encoding="utf-8")
+    typer.echo(text)
+
+
+if __name__ == "__main__":
+    typer.run(memory_command)

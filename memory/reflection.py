@@ -1,0 +1,237 @@
+"""Prospective reflection: distil a session into topic-level memories and fold them into the store.
+
+Each candidate is, in this order of preference:
+1. already applied (its deterministic id is stored, or was merged before): skipped, so a rerun
+   after a crash adds nothing twice;
+2. a near-duplicate of a valid memory (same kind, attributes and topic, cosine above the
+   threshold): merged, raising the old entry's support and confidence, no new entry;
+3. a contradiction of valid memories (a stated dislike of a liked attribute, a fact on the same
+   topic with the other polarity, a new style on the same topic): those are closed (``valid_to``
+   set, ``superseded_by``) and the candidate is added;
+4. otherwise added.
+Answers to the bot's own questions are evidence about one session's target, not statements:
+they accumulate as counts and never supersede (that is what beat "latest answer wins" on the
+LastFM valid split), while anything the user volunteers does supersede.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+import numpy as np
+
+from memory.entry import MemoryEntry, MemoryKind, memory_id, utcnow
+from memory.session import SessionRecord
+from memory.statements import find_statements
+from memory.store import UserMemories
+
+__all__ = ["Candidate", "ReflectionResult", "apply_candidates", "offline_candidates", "summary_candidate"]
+
+log = logging.getLogger(__name__)
+
+#: maps a phrase the user said ("metal") to attribute ids ("genre:metal"), if any
+AttributeLookup = Callable[[str], Sequence[str]]
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A memory proposed by reflection, before it is added, merged or used to supersede."""
+
+    kind: MemoryKind
+    text: str
+    attribute_ids: tuple[str, ...] = ()
+    item_ids: tuple[str, ...] = ()
+    topic: str | None = None
+    explicit: bool = False
+    turns: tuple[int, ...] = ()
+    confidence: float = 0.6
+    key: str = ""  # what the id hashes besides user, session, turns and kind
+
+    def entry(self, user_id: str, session_id: str, now: datetime) -> MemoryEntry:
+        ident = memory_id(user_id, session_id, self.turns, self.kind, self.key or self.text)
+        return MemoryEntry(
+            id=ident, user_id=user_id, kind=self.kind, text=self.text,
+            attribute_ids=tuple(sorted(self.attribute_ids)), item_ids=self.item_ids, topic=self.topic,
+            explicit=self.explicit, session_id=session_id, turns=self.turns,
+            created_at=now, valid_from=now, confidence=self.confidence,
+        )
+
+
+@dataclass
+class ReflectionResult:
+    added: list[str]
+    merged: list[str]
+    superseded: list[str]
+    skipped: list[str]
+
+    def as_dict(self) -> dict[str, int]:
+        return {"added": len(self.added), "merged": len(self.merged),
+                "superseded": len(self.superseded), "skipped": len(self.skipped)}
+
+
+def _value(attr: str, names: Mapping[str, str] | None) -> str:
+    return (names or {}).get(attr) or attr.split(":", 1)[-1]
+
+
+def offline_candidates(
+    record: SessionRecord,
+    *,
+    item_attributes: Callable[[str], Sequence[str]] | None = None,
+    item_names: Mapping[str, str] | None = None,
+    attribute_names: Mapping[str, str] | None = None,
+    lookup: AttributeLookup | None = None,
+) -> list[Candidate]:
+    """Candidates from the structured feedback and from what the user said about themselves."""
+    out: list[Candidate] = []
+    accepted, rejected = record.final("accepted"), record.final("rejected")
+    for attr in accepted:
+        explicit = record.volunteered(attr)
+        verb = "Asked for" if explicit else "Said yes to"
+        out.append(Candidate("like", f"{verb} {_value(attr, attribute_names)}.", (attr,),
+                             turns=record.turns_of(attr), explicit=explicit,
+                             confidence=0.8 if explicit else 0.6, key=attr))
+    for attr in rejected:
+        explicit = record.volunteered(attr)
+        text = f"Not into {_value(attr, attribute_names)} any more." if explicit else \
+            f"Said no to {_value(attr, attribute_names)}."
+        out.append(Candidate("dislike", text, (attr,), turns=record.turns_of(attr), explicit=explicit,
+                             confidence=0.8 if explicit else 0.6, key=attr))
+    item = record.accepted_item
+    if item is not None:
+        item_turns = tuple(e.turn for e in record.events if e.accepted_item == item)
+        attrs = tuple(item_attributes(item)) if item_attributes else ()
+        name = (item_names or {}).get(item, item)
+        out.append(Candidate("like", f"Chose {name}.", attrs, (item,), topic=f"item:{item}", turns=item_turns,
+                             confidence=0.9, key=f"item:{item}"))
+    structured = {(c.kind, a) for c in out for a in c.attribute_ids if not c.item_ids}
+    values = {(kind, _value(a, attribute_names).lower()) for kind, a in structured}
+    for turn, message in record.messages():
+        for st in find_statements(message):
+            if st.kind in ("like", "dislike"):
+                attrs = tuple(lookup(st.phrase)) if lookup else ()
+                if not attrs and lookup is not None:
+                    continue  # a taste we cannot place in the catalog: kept out of the prior
+                if (st.kind, st.phrase.lower()) in values or (attrs and all((st.kind, a) in structured
+                                                                           for a in attrs)):
+                    continue  # the NLU already turned this sentence into the same feedback
+                out.append(Candidate(st.kind, st.text, attrs, topic=st.topic, explicit=True, turns=(turn,),
+                                     confidence=0.9, key=st.topic))
+            else:
+                out.append(Candidate(st.kind, st.text, topic=st.topic, explicit=True, turns=(turn,),
+                                     confidence=0.9, key=f"{st.topic}:{st.positive}:{st.text}"))
+    return out
+
+
+def summary_candidate(record: SessionRecord, *, item_names: Mapping[str, str] | None = None,
+                      attribute_names: Mapping[str, str] | None = None) -> Candidate | None:
+    """One session-summary memory (same id for the whole session: a later reflection replaces it)."""
+    accepted, rejected = record.final("accepted"), record.final("rejected")
+    if not (accepted or rejected or record.accepted_item):
+        return None
+    parts = []
+    if accepted:
+        parts.append("wanted " + ", ".join(_value(a, attribute_names) for a in accepted))
+    if rejected:
+        parts.append("not " + ", ".join(_value(a, attribute_names) for a in rejected))
+    if record.accepted_item:
+        parts.append("chose " + (item_names or {}).get(record.accepted_item, record.accepted_item))
+    n_rej = len(record.final("rejected_items"))
+    if n_rej:
+        parts.append(f"passed on {n_rej} suggestions")
+    return Candidate("session_summary", f"In session {record.session_id}: " + "; ".join(parts) + ".",
+                     tuple(accepted), (record.accepted_item,) if record.accepted_item else (),
+                     topic=f"session:{record.session_id}", confidence=0.5, key="summary")
+
+
+def _same_target(a: MemoryEntry, c: Candidate) -> bool:
+    return a.kind == c.kind and set(a.attribute_ids) == set(c.attribute_ids) and \
+        set(a.item_ids) == set(c.item_ids) and (a.topic or None) == (c.topic or None)
+
+
+def _contradicts(old: MemoryEntry, c: Candidate) -> bool:
+    """Does the (volunteered or stated) candidate make ``old`` no longer true?"""
+    if not c.explicit or old.valid_to is not None:
+        return False
+    if c.kind in ("like", "dislike") and old.kind in ("like", "dislike") and old.kind != c.kind:
+        same_attrs = not old.item_ids and bool(c.attribute_ids) and set(old.attribute_ids) == set(c.attribute_ids)
+        return same_attrs or (c.topic is not None and old.topic == c.topic)
+    if c.kind in ("fact", "style") and old.kind == c.kind and c.topic and old.topic == c.topic:
+        return old.text.strip().lower() != c.text.strip().lower()
+    return False
+
+
+def apply_candidates(
+    handle: UserMemories,
+    session_id: str,
+    candidates: Sequence[Candidate],
+    *,
+    merge_threshold: float = 0.9,
+    now: datetime | None = None,
+) -> ReflectionResult:
+    """Fold candidates into one user's memories: skip, merge, supersede or add (see module doc)."""
+    now = now or utcnow()
+    result = ReflectionResult([], [], [], [])
+    existing = {e.id: e for e in handle.entries()}
+    merged_into = {m: e.id for e in existing.values() for m in e.merged_ids}
+    texts = sorted({c.text for c in candidates} | {e.text for e in existing.values() if e.valid_to is None})
+    vectors = dict(zip(texts, handle.embed(texts), strict=True)) if texts else {}
+    changed: dict[str, MemoryEntry] = {}
+    new: dict[str, MemoryEntry] = {}
+    for c in candidates:
+        entry = c.entry(handle.user_id, session_id, now)
+        # Supersede first (idempotent), so a crash after closing the old entries but before
+        # adding the new one is finished by the rerun.
+        for old in list(existing.values()):
+            if old.id != entry.id and _contradicts(old, c):
+                closed = old.model_copy(update={"valid_to": now, "superseded_by": entry.id})
+                existing[old.id] = closed
+                (new if old.id in new else changed)[old.id] = closed
+                result.superseded.append(old.id)
+        if entry.id in existing or entry.id in merged_into:
+            if c.kind == "session_summary" and entry.id in existing:
+                kept = existing[entry.id]
+                entry = entry.model_copy(update={"created_at": kept.created_at, "valid_from": kept.valid_from})
+                existing[entry.id] = changed[entry.id] = entry  # a later summary replaces the earlier one
+            result.skipped.append(entry.id)
+            continue
+        dup = _near_duplicate(existing.values(), c, vectors, merge_threshold)
+        if dup is not None:
+            bumped = dup.model_copy(update={
+                "support": dup.support + 1,
+                "confidence": round(1.0 - (1.0 - dup.confidence) * (1.0 - 0.5 * c.confidence), 4),
+                "explicit": dup.explicit or c.explicit,
+                "merged_ids": (*dup.merged_ids, entry.id)[-500:],
+                "valid_from": now if c.explicit else dup.valid_from,  # restating refreshes recency
+            })
+            existing[dup.id] = bumped
+            (new if dup.id in new else changed)[dup.id] = bumped
+            merged_into[entry.id] = dup.id
+            result.merged.append(dup.id)
+            continue
+        existing[entry.id] = new[entry.id] = entry
+        result.added.append(entry.id)
+    # Closed and merged entries are written before the new ones (see the supersede note above).
+    handle.upsert(list(changed.values()))
+    handle.upsert(list(new.values()))
+    return result
+
+
+def _near_duplicate(
+    entries: Iterable[MemoryEntry], c: Candidate, vectors: Mapping[str, np.ndarray], threshold: float
+) -> MemoryEntry | None:
+    best, best_sim = None, threshold
+    qv = vectors.get(c.text)
+    for e in entries:
+        if e.valid_to is not None or not _same_target(e, c) or e.kind == "session_summary":
+            continue
+        if c.attribute_ids or c.item_ids:
+            sim = 1.0  # same kind on the same catalog ids: the same topic, whatever the wording
+        else:
+            ev = vectors.get(e.text)
+            sim = float(np.dot(qv, ev)) if qv is not None and ev is not None else 0.0
+        if sim >= best_sim:
+            best, best_sim = e, sim
+    return best

@@ -1,0 +1,449 @@
+"""The conversation's long-term memory: implements ``crs.steps.MemoryHooks`` (``prior``, ``observe``)
+plus reflection, reranked retrieval, profiles and forget-me.
+
+Failures are safe: when the store is locked, unreachable or corrupted, the hooks log a warning
+and behave as "no memory" (the conversation goes on), observed turns stay buffered for a later
+reflection, and nothing already stored is deleted. On-demand calls (``reflect``, ``forget``,
+``profile``) raise :class:`memory.MemoryStoreError` with a clear message instead.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import re
+import threading
+from collections import OrderedDict, defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, ConfigDict, Field
+
+from kb.graph import KnowledgeGraph
+from memory.chroma_store import ChromaMemoryStore
+from memory.entry import MemoryEntry
+from memory.llm import ReflectionError, llm_candidates
+from memory.profile import Profile, ProfileSettings, base_rates, build_profile
+from memory.reflection import (
+    Candidate,
+    ReflectionResult,
+    apply_candidates,
+    offline_candidates,
+    summary_candidate,
+)
+from memory.reranker import RerankerBank, RerankerSettings, gumbel_top_m
+from memory.session import SessionRecord, update_record
+from memory.store import MemoryHit, MemoryStore, MemoryStoreError
+from memory.tokens import fit_to_budget
+
+__all__ = ["MemorySettings", "ReflectiveMemory", "Retrieval"]
+
+log = logging.getLogger(__name__)
+
+_END_ACTIONS = {"accepted", "thanks"}
+
+
+class MemorySettings(BaseModel):
+    """Settings of long-term memory. Unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    reflect_every: int = Field(8, ge=0, description="reflect after every N turns of a session (0: off)")
+    merge_threshold: float = Field(0.9, gt=0, le=1, description="cosine above which memories merge")
+    token_budget: int = Field(300, ge=0, description="tokens of memory text given to generation")
+    encoding: str = Field("cl100k_base", description="tiktoken encoding for budgets")
+    use_reranker: bool = True
+    profile: ProfileSettings = Field(default_factory=ProfileSettings)
+    reranker: RerankerSettings = Field(default_factory=RerankerSettings)
+    seed: int = 0
+
+
+@dataclass
+class Retrieval:
+    """The outcome of one reranked retrieval, kept to credit the memories after the reply."""
+
+    user_id: str
+    query: str
+    query_vector: NDArray[np.float32]
+    hits: list[MemoryHit]  # the K retrieved by similarity
+    chosen: list[int]  # indices into ``hits`` of the M kept, in rank order
+    credited: bool = False
+
+    @property
+    def entries(self) -> list[MemoryEntry]:
+        return [self.hits[i].entry for i in self.chosen]
+
+    @property
+    def texts(self) -> list[str]:
+        return [e.text for e in self.entries]
+
+
+@dataclass
+class _UserState:
+    lock: threading.RLock = field(default_factory=threading.RLock)
+    records: OrderedDict[str, SessionRecord] = field(default_factory=OrderedDict)
+    reflected_turn: dict[str, int] = field(default_factory=dict)
+    segments: dict[str, int] = field(default_factory=dict)
+    pending: list[Retrieval] = field(default_factory=list)
+    profile: Profile | None = None
+
+
+class ReflectiveMemory:
+    """Reflective long-term memory over a :class:`memory.MemoryStore` (RMM-style)."""
+
+    def __init__(
+        self,
+        store: MemoryStore | None,
+        *,
+        graph: KnowledgeGraph | None = None,
+        llm: Any | None = None,
+        settings: MemorySettings | None = None,
+        disabled_reason: str | None = None,
+    ) -> None:
+        self.store = store
+        self.graph = graph
+        self.llm = llm
+        self.settings = settings or MemorySettings()
+        self.disabled_reason = disabled_reason if store is None else None
+        state_dir = store.state_dir if store is not None else None
+        self.rerankers = RerankerBank(state_dir / "reranker" if state_dir else None, self.settings.reranker)
+        self._profiles_dir = state_dir / "profiles" if state_dir else None
+        self._rng = np.random.default_rng(self.settings.seed)
+        self._users: defaultdict[str, _UserState] = defaultdict(_UserState)
+        self._guard = threading.Lock()
+        self._rates = base_rates(graph) if graph is not None else None
+        self._lookup = _value_index(graph) if graph is not None else None
+
+    @classmethod
+    def open(
+        cls,
+        path: str | Path | None = None,
+        *,
+        host: str | None = None,
+        port: int = 8000,
+        state_dir: str | Path | None = None,
+        degrade: bool = True,
+        **kwargs: Any,
+    ) -> ReflectiveMemory:
+        """Open the embedded store at ``path`` (or a server at ``host:port``).
+
+        Derived state (reranker, profiles) goes to ``state_dir``: by default beside an embedded
+        store, and for a server ``$CRS_HOME/memory-derived``. With ``degrade`` a store that
+        cannot be opened gives a memory that logs why and remembers nothing (the conversation
+        still works); without it, the error is raised.
+        """
+        try:
+            if host is not None:
+                derived = Path(state_dir) if state_dir is not None else _default_path().with_name("memory-derived")
+                store: MemoryStore = ChromaMemoryStore.http(host, port, state_dir=derived)
+            else:
+                extra = {"state_dir": Path(state_dir)} if state_dir is not None else {}
+                store = ChromaMemoryStore.persistent(path or _default_path(), **extra)
+        except MemoryStoreError as exc:
+            if not degrade:
+                raise
+            log.warning("long-term memory disabled: %s", exc)
+            return cls(None, disabled_reason=str(exc), **kwargs)
+        return cls(store, **kwargs)
+
+    @property
+    def enabled(self) -> bool:
+        return self.store is not None
+
+    def _user(self, user_id: str) -> _UserState:
+        with self._guard:
+            return self._users[user_id]
+
+    def _require_store(self) -> MemoryStore:
+        if self.store is None:
+            raise MemoryStoreError(f"long-term memory is disabled: {self.disabled_reason}")
+        return self.store
+
+    # ------------------------------------------------------------ hooks (crs)
+    def prior(self, user_id: str) -> list[tuple[str, float]]:
+        """The soft prior for a new session; no memory (an empty prior) if the store fails."""
+        try:
+            # Read afresh at every session start: another worker may have reflected meanwhile.
+            self._user(user_id).profile = None
+            return list(self.load_profile(user_id).prior)
+        except MemoryStoreError as exc:
+            log.warning("memory unavailable for user %r, starting without it: %s", user_id, exc)
+            return []
+
+    def observe(self, user_id: str, state: Mapping[str, Any]) -> None:
+        """Fold one finished turn into the session; reflect at the session's end or every N turns.
+
+        Never raises: memory must not break the conversation (store failures are logged in
+        :meth:`_safe_reflect`; anything else is logged with its traceback).
+        """
+        if self.store is None:
+            return
+        try:
+            self._observe(user_id, state)
+        except Exception:
+            log.exception("long-term memory could not observe a turn of user %r", user_id)
+
+    def _observe(self, user_id: str, state: Mapping[str, Any]) -> None:
+        session_id = str(state.get("session_id") or state.get("thread_id") or "default")
+        user = self._user(user_id)
+        with user.lock:
+            reply = state.get("reply") or {}
+            kind = reply.get("action")
+            record = self._record(user, user_id, session_id)
+            if kind == "restart" and record.events:
+                self._safe_reflect(user_id, session_id, record)
+                user.segments[session_id] = user.segments.get(session_id, 0) + 1
+                user.records.pop(session_id, None)
+                record = self._record(user, user_id, session_id)
+            before_item = record.accepted_item
+            before_rejected = len(record.final("rejected_items"))
+            update_record(record, state)
+            if record.accepted_item and record.accepted_item != before_item:
+                self._credit(user, accepted=True, shown=record.recommended_ids)
+            elif len(record.final("rejected_items")) > before_rejected:
+                self._credit(user, accepted=False, shown=record.recommended_ids)
+            every = self.settings.reflect_every
+            last = user.reflected_turn.get(session_id, 0)
+            if kind in _END_ACTIONS or (every and record.turns - last >= every):
+                self._safe_reflect(user_id, session_id, record)
+
+    # ---------------------------------------------------------------- sessions
+    def _record(self, user: _UserState, user_id: str, session_id: str) -> SessionRecord:
+        record = user.records.get(session_id)
+        if record is None:
+            segment = user.segments.get(session_id, 0)
+            source = session_id if segment == 0 else f"{session_id}#{segment}"
+            record = SessionRecord(user_id=user_id, session_id=source)
+            user.records[session_id] = record
+            while len(user.records) > 16:  # a user's old, never-closed sessions: drop the oldest
+                user.records.popitem(last=False)
+        return record
+
+    def _safe_reflect(self, user_id: str, session_id: str, record: SessionRecord) -> None:
+        try:
+            self._reflect_record(record)
+            self._user(user_id).reflected_turn[session_id] = record.turns
+        except MemoryStoreError as exc:
+            # The record stays buffered: a later reflect() can still write it.
+            log.warning("reflection of session %r for user %r postponed: %s", session_id, user_id, exc)
+
+    def reflect(self, user_id: str, session_id: str, state: Mapping[str, Any] | None = None) -> ReflectionResult:
+        """Distil a session into memories now (on demand). ``state`` adds a last observed turn."""
+        self._require_store()
+        user = self._user(user_id)
+        with user.lock:
+            record = self._record(user, user_id, session_id)
+            if state is not None:
+                update_record(record, state)
+            result = self._reflect_record(record)
+            user.reflected_turn[session_id] = record.turns
+            return result
+
+    def reflect_record(self, record: SessionRecord) -> ReflectionResult:
+        """Reflect a session record built elsewhere (an import, a replay, the evaluation)."""
+        with self._user(record.user_id).lock:
+            return self._reflect_record(record)
+
+    def _reflect_record(self, record: SessionRecord) -> ReflectionResult:
+        store = self._require_store()
+        candidates = self.candidates(record)
+        handle = store.for_user(record.user_id)
+        result = apply_candidates(handle, record.session_id, candidates,
+                                  merge_threshold=self.settings.merge_threshold)
+        user = self._user(record.user_id)
+        user.profile = None
+        self._write_profile(record.user_id)
+        return result
+
+    def candidates(self, record: SessionRecord) -> list[Candidate]:
+        """Offline candidates, plus (when an LLM is configured) the LLM's validated ones."""
+        g = self.graph
+        names = {a: a.split(":", 1)[-1] for a in g.attr_ids} if g is not None else None
+        out = offline_candidates(
+            record,
+            item_attributes=self._item_attributes if g is not None else None,
+            item_names=dict(zip(g.item_ids, g.item_names, strict=True)) if g is not None else None,
+            attribute_names=names,
+            lookup=self._lookup,
+        )
+        if self.llm is not None:
+            try:
+                out.extend(llm_candidates(self.llm, record,
+                                          known_attributes=set(g.attr_ids) if g is not None else None))
+            except ReflectionError as exc:
+                log.warning("LLM reflection unusable, kept the offline memories only: %s", exc)
+        summary = summary_candidate(record, attribute_names=names)
+        if summary is not None:
+            out.append(summary)
+        return out
+
+    def _item_attributes(self, item_id: str) -> list[str]:
+        g = self.graph
+        assert g is not None
+        i = g.item_index.get(item_id)
+        return [] if i is None else [g.attr_ids[a] for a in g.item_attrs.row(i).tolist()]
+
+    # ---------------------------------------------------------------- profiles
+    def profile(self, user_id: str) -> Profile:
+        """The user's current profile (valid memories only), cached until the next reflection.
+
+        It is read during a turn (the reply's words), so a failing store gives an empty
+        profile and a warning, never an exception.
+        """
+        try:
+            return self.load_profile(user_id)
+        except MemoryStoreError as exc:
+            log.warning("memory unavailable for user %r, replying without a profile: %s", user_id, exc)
+            return Profile(user_id=user_id)
+
+    def load_profile(self, user_id: str) -> Profile:
+        """Like :meth:`profile`, but a failing store raises :class:`MemoryStoreError`."""
+        store = self._require_store()
+        user = self._user(user_id)
+        with user.lock:
+            if user.profile is None:
+                entries = store.for_user(user_id).entries(valid_only=True)
+                user.profile = build_profile(user_id, entries, rates=self._rates, settings=self.settings.profile,
+                                             memory_budget=self.settings.token_budget)
+            return user.profile
+
+    def _write_profile(self, user_id: str) -> None:
+        """Persist the derived profile (for inspection and export); forget-me deletes it."""
+        path = self._profile_path(user_id)
+        if path is None:
+            return
+        p = self.load_profile(user_id)
+        data = {"user_id": user_id, "prior": p.prior, "likes": p.likes, "dislikes": p.dislikes,
+                "items": p.items, "facts": p.facts, "style": p.style, "memories": p.memories, "text": p.text()}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
+        tmp.replace(path)
+
+    def _profile_path(self, user_id: str) -> Path | None:
+        if self._profiles_dir is None:
+            return None
+        return self._profiles_dir / (hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:40] + ".json")
+
+    # --------------------------------------------------------------- retrieval
+    def retrieve(self, user_id: str, query: str, *, k: int | None = None, m: int | None = None) -> Retrieval:
+        """Top-K by similarity, reranked (RMM), M kept by seeded sampling. Remembered for credit."""
+        store = self._require_store()
+        rs = self.settings.reranker
+        k = k or rs.top_k
+        m = m or rs.sample_m
+        qv, hits = store.for_user(user_id).search(query, k, valid_only=True)
+        chosen: list[int] = []
+        if hits:
+            if self.settings.use_reranker:
+                mems = np.stack([h.embedding for h in hits])
+                model = self.rerankers.get(user_id, int(qv.shape[0]))
+                scores = model.scores(qv, mems)
+                chosen = gumbel_top_m(scores / rs.temperature, m, self._rng).tolist()
+            else:
+                chosen = list(range(min(m, len(hits))))
+        retrieval = Retrieval(user_id, query, qv, hits, chosen)
+        user = self._user(user_id)
+        with user.lock:
+            user.pending = [*user.pending[-7:], retrieval]
+        return retrieval
+
+    def context(self, user_id: str, query: str, *, budget: int | None = None) -> list[str]:
+        """Memory texts for generation, most relevant first, within the token budget."""
+        try:
+            texts = self.retrieve(user_id, query).texts
+        except MemoryStoreError as exc:
+            log.warning("memory unavailable for user %r: %s", user_id, exc)
+            return []
+        b = self.settings.token_budget if budget is None else budget
+        return fit_to_budget(texts, b, encoding_name=self.settings.encoding)
+
+    def feedback(self, retrieval: Retrieval, used: Sequence[str], accepted: bool | None) -> None:
+        """Credit a retrieval: which of its memories the reply used, and the outcome (REINFORCE)."""
+        if retrieval.credited or not retrieval.chosen:
+            return
+        retrieval.credited = True
+        used_set = set(used)
+        rewards = [_reward(retrieval.hits[i].entry.id in used_set, accepted) for i in retrieval.chosen]
+        if self.settings.use_reranker:
+            mems = np.stack([h.embedding for h in retrieval.hits])
+            model = self.rerankers.get(retrieval.user_id, int(retrieval.query_vector.shape[0]))
+            model.update(retrieval.query_vector, mems, retrieval.chosen, rewards, self.settings.reranker)
+            self.rerankers.save(retrieval.user_id)
+        touched = [e for e in retrieval.entries if e.id in used_set]
+        if touched and self.store is not None:
+            bumped = [e.model_copy(update={"use_count": e.use_count + 1,
+                                           "success_count": e.success_count + (1 if accepted else 0)})
+                      for e in touched]
+            try:
+                self.store.for_user(retrieval.user_id).upsert(bumped)
+            except MemoryStoreError as exc:
+                log.warning("could not record memory use for user %r: %s", retrieval.user_id, exc)
+
+    def _credit(self, user: _UserState, *, accepted: bool, shown: Sequence[str]) -> None:
+        """Offline credit: a retrieved memory was used if it names a shown item or one of its attributes."""
+        if not user.pending:
+            return
+        shown_attrs = {a for i in shown for a in (self._item_attributes(i) if self.graph is not None else ())}
+        for retrieval in user.pending:
+            used = [e.id for e in retrieval.entries
+                    if set(e.item_ids) & set(shown) or set(e.attribute_ids) & shown_attrs]
+            self.feedback(retrieval, used, accepted)
+        user.pending = []
+
+    # ---------------------------------------------------------------- forget-me
+    def forget(self, user_id: str) -> dict[str, int]:
+        """Delete the user's memories, derived profile and reranker state (checkpoints are the
+        conversation's: ``graphs.checkpoint.delete_user_threads``)."""
+        store = self._require_store()
+        with self._guard:
+            user = self._users.pop(user_id, None)
+        lock = user.lock if user is not None else threading.RLock()
+        with lock:
+            deleted = store.forget_user(user_id)
+            reranker = self.rerankers.forget(user_id)
+            path = self._profile_path(user_id)
+            profile = bool(path is not None and path.exists())
+            if path is not None and path.exists():
+                path.unlink()
+        return {"memories": deleted, "reranker": int(reranker), "profile": int(profile)}
+
+
+def _reward(used: bool, accepted: bool | None) -> float:
+    """RMM's +1 for a cited memory, −1 otherwise; an outcome sharpens it when known."""
+    if not used:
+        return -1.0
+    if accepted is None:
+        return 1.0
+    return 1.0 if accepted else -0.25
+
+
+def _value_index(graph: KnowledgeGraph) -> Any:
+    """Phrase → attribute ids whose value is that phrase ("metal" → ["genre:metal"])."""
+    index: dict[str, list[str]] = {}
+    for attr in graph.attributes:
+        for name in (attr.value, *attr.synonyms):
+            index.setdefault(_norm(name), []).append(attr.id)
+
+    def lookup(phrase: str) -> list[str]:
+        return index.get(_norm(phrase), [])
+
+    return lookup
+
+
+def _norm(text: str) -> str:
+    return re.sub(r"[\s_\-]+", " ", text.strip().lower())
+
+
+def _default_path() -> Path:
+    import os
+
+    home = os.environ.get("CRS_HOME")
+    base = Path(home) if home else Path.home() / ".local" / "share" / "crs"
+    return base / "memory"
+

@@ -1,0 +1,51 @@
+"""The multi-session memory evaluation (``crs eval memory``) on a small sample of LastFM."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+from evals.memory import measure_retrieval_latency, memory_command, run_memory_eval
+from tests.conftest import require_data
+
+
+def test_latency_measurement_on_a_small_store(tmp_path: Path) -> None:
+    result = measure_retrieval_latency(20, 10, queries=40, seed=0, workdir=tmp_path)
+    assert result["memories"] == 200 and result["cross_user_leaks"] == 0 and result["sampled_user_counts_ok"]
+    assert 0 < result["p50_ms"] <= result["p95_ms"]
+    assert not any(tmp_path.iterdir())  # the temporary store is removed
+
+
+@pytest.mark.slow
+def test_memory_eval_reports_every_number() -> None:
+    data_dir = require_data("lastfm")
+    r = run_memory_eval("lastfm", data_dir, users=24, sessions=4, seed=3, split="valid", drift_share=0.5,
+                        latency_memories=400, latency_users=20, latency_queries=40)
+    for key in ("AT", "SR@15", "drift_accuracy", "cross_user_leaks", "p50_ms", "p95_ms",
+                "reflection_seconds_per_session", "floors"):
+        assert key in r
+    assert set(r["AT"]) == {"memory_on", "memory_off", "ratio"}
+    assert r["no_rule"] == "strict" and r["top_k"] == 10 and r["max_turns"] == 15
+    assert r["cross_user_leaks"] == 0
+    assert r["drift_sessions"] > 0 and r["drift_accuracy"] >= 0.95
+    assert r["first_session"]["memory_on"] == r["first_session"]["memory_off"]  # nothing to recall yet
+    assert r["AT"]["memory_on"] < r["AT"]["memory_off"] and r["SR@15"]["memory_on"] >= r["SR@15"]["memory_off"]
+
+
+@pytest.mark.slow
+def test_memory_command_writes_json(tmp_path: Path) -> None:
+    data_dir = require_data("lastfm")
+    app = typer.Typer()
+    app.command()(memory_command)
+    out = tmp_path / "memory.json"
+    res = CliRunner().invoke(app, ["--dataset", "lastfm", "--data-dir", str(data_dir), "--users", "6",
+                                   "--sessions", "2", "--seed", "1", "--latency-memories", "0",
+                                   "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    assert json.loads(out.read_text())["users"] == 6
+    bad = CliRunner().invoke(app, ["--dataset", "movielens"])
+    assert bad.exit_code == 2 and "unknown dataset" in bad.output

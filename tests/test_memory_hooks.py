@@ -1,0 +1,84 @@
+"""Memory in the conversation: warm starts for returning users, and a forget-me that leaves nothing."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import chromadb
+import pytest
+
+from crs.api import Recommender
+from crs.settings import Settings
+from crs.steps import MemoryHooks
+from graphs.checkpoint import delete_user_threads, sqlite_checkpointer
+from kb import KnowledgeGraph, Vocabulary
+from memory import ChromaMemoryStore, ReflectiveMemory
+from memory.chroma_store import client_settings
+
+
+@pytest.fixture
+def setup(tmp_path: Path, toy_graph: KnowledgeGraph, toy_catalog: object) -> tuple[Recommender, ReflectiveMemory]:
+    mem = ReflectiveMemory(ChromaMemoryStore.persistent(tmp_path / "memory"), graph=toy_graph)
+    vocab: Vocabulary = toy_catalog.vocabulary  # type: ignore[attr-defined]
+    rec = Recommender(toy_graph, memory=mem, vocabulary=vocab,
+                      checkpointer=sqlite_checkpointer(tmp_path / "checkpoints.sqlite"),
+                      settings=Settings(state_dir=tmp_path, embeddings=False))
+    return rec, mem
+
+
+def _session_key(mem: ReflectiveMemory, user: str) -> str:
+    # Until the conversation passes session_id in its state, a thread is observed as "default".
+    return next(iter(mem._users[user].records))
+
+
+def test_reflective_memory_is_a_memory_hook(setup: tuple[Recommender, ReflectiveMemory]) -> None:
+    _, mem = setup
+    hooks: MemoryHooks = mem
+    assert hooks.prior("nobody") == []
+
+
+def test_a_returning_user_starts_from_the_remembered_profile(setup: tuple[Recommender, ReflectiveMemory]) -> None:
+    rec, mem = setup
+    rec.chat("ann", "s1", "some jazz please")
+    rec.chat("bob", "b1", "some rock please")
+    mem.reflect("ann", _session_key(mem, "ann"))
+    mem.reflect("bob", _session_key(mem, "bob"))
+    rec.chat("ann", "s2", "hello")
+    state = rec.state("ann", "s2")
+    assert state is not None
+    prior = dict(state.prior)
+    assert prior.get("genre:jazz", 0) > 0 and "genre:rock" not in prior  # bob's taste never leaks in
+    assert mem.profile("ann").confirm_prompt() == "Last time you were into jazz, still in that mood?"
+    assert len(state.accepted) == 0  # a prior, not an answer: nothing is filtered
+
+
+def test_forget_me_leaves_no_trace(setup: tuple[Recommender, ReflectiveMemory], tmp_path: Path) -> None:
+    rec, mem = setup
+    for user, text in (("ann", "some jazz please. I'm vegetarian."), ("bob", "some rock please")):
+        rec.chat(user, "s1", text)
+        mem.reflect(user, _session_key(mem, user))
+    ret = mem.retrieve("ann", "what does ann like")
+    mem.feedback(ret, [ret.entries[0].id], accepted=True)  # reranker state for ann
+    assert mem.rerankers.path("ann").is_file()  # type: ignore[union-attr]
+
+    report = mem.forget("ann")
+    threads = delete_user_threads(rec.checkpointer, "ann")  # the lead's Recommender.forget does both
+    assert report["memories"] > 0 and report["reranker"] == 1 and report["profile"] == 1 and threads == 1
+
+    # Scan everything on disk, not through the API.
+    client = chromadb.PersistentClient(path=str(tmp_path / "memory"), settings=client_settings())
+    for col in client.list_collections():
+        rows = client.get_collection(col.name).get(include=["metadatas", "documents"])
+        assert all(m["user_id"] != "ann" for m in rows["metadatas"])
+        assert not any("vegetarian" in (d or "") for d in rows["documents"])
+    derived = tmp_path / "memory" / "derived"
+    for path in derived.rglob("*"):
+        if path.is_file() and path.suffix == ".json":
+            assert json.loads(path.read_text())["user_id"] != "ann"
+    assert mem.rerankers.path("ann") is not None and not mem.rerankers.path("ann").exists()  # type: ignore[union-attr]
+    with rec.checkpointer.cursor() as cur:
+        cur.execute("SELECT DISTINCT thread_id FROM checkpoints")
+        assert all(not str(t).startswith("3:ann:") for (t,) in cur.fetchall())
+    assert mem.prior("ann") == [] and mem.profile("ann").is_empty
+    assert dict(mem.prior("bob")).get("genre:rock", 0) > 0  # others untouched
