@@ -58,6 +58,7 @@ class ReplyPlan:
     previous: str | None = None  # the bot's previous reply in this conversation, if any
     message: str | None = None  # this turn's user text (for an LLM voice; templates ignore it)
     history: tuple[tuple[str, str], ...] = ()  # recent (role, text) turns, oldest first
+    confirm: bool = False  # the question checks a remembered like ("still in that mood?")
 
 
 class Responder(Protocol):
@@ -301,6 +302,9 @@ class TemplateNLG:
     ) -> str:
         kind, graph = plan.kind, self.graph
         dislikes = self._dislikes(plan)
+        if kind == "ask" and question is not None and plan.confirm:
+            return self._decorate(self._fmt("confirm", k, voice, value=question.value, facet=question.facet),
+                                  kind, voice, k)
         if kind == "ask" and question is not None:
             spec = self.vocabulary.facets.get(question.facet) if self.vocabulary else None
             label = spec.label if spec is not None and spec.label else question.facet

@@ -57,6 +57,7 @@ ACTS: dict[str, frozenset[str]] = {
     "greet_back": frozenset({"examples", "item", "items", "likes"}),  # greeting a known user
     "ask": frozenset({"question", "value", "facet", "item", "items"}),
     "ask_default": frozenset({"value", "facet", "item", "items"}),  # when the facet has no question
+    "confirm": frozenset({"value", "facet", "item", "items"}),  # a remembered like, checked first
     "options": frozenset({"options"}),
     "recommend": frozenset({"item", "items", "n"}),
     "rec_line": frozenset({"n", "name", "why"}),
@@ -96,6 +97,7 @@ class PersonaTemplates(BaseModel):
     greet_back: tuple[str, ...] | None = None
     ask: tuple[str, ...] | None = None
     ask_default: tuple[str, ...] | None = None
+    confirm: tuple[str, ...] | None = None
     options: tuple[str, ...] | None = None
     recommend: tuple[str, ...] | None = None
     rec_line: tuple[str, ...] | None = None

@@ -52,7 +52,8 @@ Route = Literal["ask", "recommend", "respond"]
 
 def _action_from_dict(data: dict[str, Any]) -> Action:
     recs = tuple(Recommendation(**{**r, "path": tuple(r["path"])}) for r in data.get("recommendations", ()))
-    return Action(**{**data, "options": tuple(data.get("options", ())), "recommendations": recs})
+    fields = {k: v for k, v in data.items() if k != "confirm"}
+    return Action(**{**fields, "options": tuple(data.get("options", ())), "recommendations": recs})
 
 
 def _conversational_kind(feedback: Feedback | None, dialogue: DialogueState) -> str | None:
@@ -163,6 +164,11 @@ class TurnSteps:
         raw = state.get("feedback")
         feedback = Feedback.from_dict(raw) if raw else None
         kind = "error" if state.get("problem") else _conversational_kind(feedback, dialogue)
+        remembered = self._remembered_like(dialogue, feedback, kind)
+        if remembered is not None:
+            # A returning user: confirm what memory says instead of asking from scratch.
+            n = len(self.engine.view(dialogue).candidates)
+            return {"action": {"kind": "ask", "attribute": remembered, "candidates": n, "confirm": True}}
         if kind is not None:
             item = None
             if kind == "explain":
@@ -176,6 +182,20 @@ class TurnSteps:
         action = self.engine.decide(dialogue, force_recommend=feedback is not None
                                     and feedback.intent == "recommend_now")
         return {"action": asdict(action)}
+
+    @staticmethod
+    def _remembered_like(dialogue: DialogueState, feedback: Feedback | None, kind: str | None) -> str | None:
+        """The strongest remembered like, when the session opens without saying what it wants.
+
+        Only at the start (nothing asked or accepted yet) and only for a greeting or an empty
+        answer: a message that names attributes always wins over memory.
+        """
+        if dialogue.asked or dialogue.accepted or dialogue.recommended or feedback is None:
+            return None
+        if kind not in ("greet", None) or not feedback.is_empty or feedback.intent not in ("greet", "inform"):
+            return None
+        likes = sorted((w, a) for a, w in dialogue.prior if w > 0)
+        return likes[-1][1] if likes else None
 
     def route(self, state: TurnState) -> Route:
         kind = (state.get("action") or {}).get("kind")
@@ -191,6 +211,7 @@ class TurnSteps:
         dialogue = self._dialogue(state)
         data = dict(state.get("action") or {"kind": "error"})
         item = data.pop("item", None)
+        confirm = bool(data.pop("confirm", False))
         recs: tuple[Recommendation, ...] = ()
         if data["kind"] in ("ask", "recommend", "clarify") and "candidates" in data:
             action = _action_from_dict(data)
@@ -203,7 +224,7 @@ class TurnSteps:
             kind=action.kind, turn=dialogue.turn, candidates=action.candidates,
             attribute=action.attribute, options=action.options, recommendations=recs,
             accepted=dialogue.accepted, item=item, problem=state.get("problem"),
-            examples=self.examples, **self._reply_context(state),
+            examples=self.examples, confirm=confirm, **self._reply_context(state),
         )
         reply = self.nlg.respond(plan)
         said = [{"role": "assistant", "content": reply.text, "action": reply.action}]

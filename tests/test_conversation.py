@@ -166,3 +166,28 @@ def test_strategy_and_model_choose_the_scorer(tmp_path: Path, data_dir: Path) ->
     assert rec.chat("u", "s", "rock").action in {"ask", "recommend"}
     with pytest.raises(InvalidInput, match="cannot use strategy 'nope'"):
         Recommender.from_settings(settings.model_copy(update={"strategy": "nope"}))
+
+
+class _Remembers:
+    """A stand-in memory that remembers one like and one dislike for 'ann' only."""
+
+    def prior(self, user_id: str):
+        return [("mood:calm", 1.0), ("genre:rock", -1.0)] if user_id == "ann" else []
+
+    def observe(self, user_id: str, state) -> None:
+        pass
+
+
+def test_returning_user_is_asked_to_confirm_a_remembered_like(toy_graph, toy_catalog, tmp_path: Path) -> None:
+    rec = Recommender(toy_graph, vocabulary=toy_catalog.vocabulary, memory=_Remembers(),
+                      settings=Settings(state_dir=tmp_path))
+    reply = rec.chat("ann", "s2", "hi there")
+    assert reply.action == "ask" and reply.question.attribute == "mood:calm"
+    assert reply.text in {"Last time you were into calm. Still in that mood?", "Welcome back! Still up for some calm?"}
+    after = rec.chat("ann", "s2", "yes")
+    assert rec.state("ann", "s2").accepted == ("mood:calm",) and after.action in {"ask", "recommend"}
+    # a message that says what it wants is never overridden by memory
+    rec.chat("ann", "s3", "some jazz")
+    assert rec.state("ann", "s3").accepted == ("genre:jazz",) and "mood:calm" not in rec.state("ann", "s3").asked
+    # and another user is greeted without anyone's memories
+    assert rec.chat("bob", "s1", "hi there").action == "greet"
