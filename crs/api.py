@@ -24,7 +24,7 @@ from crs.scoring import Scorer
 from crs.settings import Settings, load_settings
 from crs.state import DialogueState
 from crs.steps import MemoryHooks, TurnSteps
-from graphs import build_conversation_graph, sqlite_checkpointer, thread_id
+from graphs import build_conversation_graph, delete_user_threads, sqlite_checkpointer, thread_id
 from kb import BUNDLED_CATALOG, KBError, KnowledgeGraph, Vocabulary, build_graph, load_catalog, load_interactions
 from kb.embeddings import default_embedder
 
@@ -139,6 +139,11 @@ class Recommender:
         graph, vocabulary = load_knowledge(settings)
         if "engine" not in kwargs and "scorer" not in kwargs:
             kwargs["scorer"] = load_scorer(settings, graph)
+        if "memory" not in kwargs and settings.memory:
+            from memory import ReflectiveMemory
+
+            kwargs["memory"] = ReflectiveMemory.open(
+                settings.state_dir / "memory", host=settings.memory_host, port=settings.memory_port, graph=graph)
         return cls(graph, vocabulary=vocabulary, settings=settings, **kwargs)
 
     # ---------------------------------------------------------------- turns
@@ -171,7 +176,8 @@ class Recommender:
             before = self.app.get_state(config)
             try:
                 # Durability "exit": the checkpoint is written once, after the whole turn.
-                out = self.app.invoke({"user_id": user_id, **update}, config, durability="exit")
+                out = self.app.invoke({"user_id": user_id, "session_id": session_id, **update}, config,
+                                      durability="exit")
             except BaseException:
                 self._roll_back(config, before)
                 raise
@@ -201,6 +207,22 @@ class Recommender:
     def transcript(self, user_id: str, session_id: str) -> list[dict[str, Any]]:
         snapshot = self.app.get_state(self._config(user_id, session_id))
         return list(snapshot.values.get("transcript", [])) if snapshot.values else []
+
+    def end_session(self, user_id: str, session_id: str) -> None:
+        """Reflect on a finished session now (it also happens by itself at natural ends)."""
+        config = self._config(user_id, session_id)
+        reflect = getattr(self.memory, "reflect", None)
+        if reflect is not None:
+            with self._lock(config["configurable"]["thread_id"]):
+                reflect(user_id, session_id)
+
+    def forget(self, user_id: str) -> dict[str, int]:
+        """Forget a user entirely: memories, derived profile and every conversation checkpoint."""
+        user = _check_id("user_id", user_id)
+        forget = getattr(self.memory, "forget", None)
+        report = dict(forget(user)) if forget is not None else {}
+        report["threads"] = delete_user_threads(self.checkpointer, user)
+        return report
 
     def reset(self, user_id: str, session_id: str) -> None:
         """Forget one conversation entirely (its checkpoints are deleted)."""

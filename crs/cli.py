@@ -143,12 +143,30 @@ def demo(
     launch(rec, port=port)
 
 
+@app.command()
+def forget(
+    user: Annotated[str, typer.Option(help="the user to forget")],
+    settings_file: SettingsOpt = None,
+    state_dir: StateDirOpt = None,
+) -> None:
+    """Forget a user: their memories, derived profile and every conversation."""
+    rec = _recommender(_settings(settings_file, None, None, None, state_dir))
+    report = rec.forget(user)
+    typer.echo(f"forgot {user!r}: " + ", ".join(f"{n} {what}" for what, n in sorted(report.items())))
+
+
 def _mount_optional() -> None:
     """Sub-commands whose modules may not exist in a partial install are mounted if present."""
     try:
         from evals.cli import eval_app, train_app
     except ImportError:
         return
+    try:
+        from evals.memory import memory_command
+    except ImportError:
+        pass
+    else:
+        eval_app.command("memory", help="Simulate returning users over several sessions.")(memory_command)
     app.add_typer(eval_app, name="eval", help="Run benchmark evaluations.")
     app.add_typer(train_app, name="train", help="Train models (e.g. the FM scorer).")
 

@@ -44,6 +44,9 @@ class Settings(BaseModel):
         None, description="a registered policy (`crs eval mcr --list-policies`) whose scorer ranks items; "
         "default: popularity, or 'best' when a model is given")
     model: Path | None = Field(None, description="a trained FM scorer file (`crs train scorer`)")
+    memory: bool = Field(True, description="long-term memory of each user across sessions (Chroma)")
+    memory_host: str | None = Field(None, description="a Chroma server (`chroma run`) instead of the embedded store")
+    memory_port: int = Field(8000, ge=1, le=65535)
     max_message_chars: int = Field(2000, ge=1)
     embeddings: bool = Field(True, description="map free text to attributes with offline embeddings")
     persona: str | Persona = Field("default", description="a bundled persona's name, a .yaml file, or a table")

@@ -30,6 +30,7 @@ class TurnState(TypedDict, total=False):
     """The graph state of one conversation thread. Only plain, serialisable values."""
 
     user_id: str
+    session_id: str
     dialogue: dict[str, Any] | None  # DialogueState.to_dict()
     message: str | None  # this turn's text, if any
     feedback: dict[str, Any] | None  # this turn's structured feedback (a button, or the NLU's)

@@ -39,9 +39,11 @@ import typer
 
 from memory import (
     ChromaMemoryStore,
+    InMemoryStore,
     IsolationError,
     MemoryEntry,
     MemorySettings,
+    MemoryStore,
     ProfileSettings,
     ReflectiveMemory,
     memory_id,
@@ -166,7 +168,7 @@ def _arm_metrics(turns: list[int | None]) -> dict[str, float]:
 
 def _simulate(
     dataset: Any, plans: list[_Plan], workdir: Path, *, profile: ProfileSettings, seed: int,
-    memory_on: bool,
+    memory_on: bool, in_memory: bool = False,
 ) -> dict[str, Any]:
     from crs.engine import Engine
     from crs.policy import PolicySettings
@@ -174,7 +176,7 @@ def _simulate(
     engine = Engine(dataset.graph, settings=PolicySettings(top_k=TOP_K, no_rule=RULE))
     mem = None
     if memory_on:
-        store = ChromaMemoryStore.persistent(workdir / "store")
+        store: MemoryStore = InMemoryStore() if in_memory else ChromaMemoryStore.persistent(workdir / "store")
         mem = ReflectiveMemory(store, graph=dataset.graph,
                                settings=MemorySettings(reflect_every=0, profile=profile, seed=seed))
     returning: list[int | None] = []
@@ -242,8 +244,13 @@ def run_memory_eval(
     latency_users: int = 1_000,
     latency_queries: int = 500,
     workdir: str | Path | None = None,
+    in_memory_store: bool = False,
 ) -> dict[str, Any]:
-    """Run the multi-session evaluation and return the JSON-ready result (see module doc)."""
+    """Run the multi-session evaluation and return the JSON-ready result (see module doc).
+
+    ``in_memory_store`` swaps the Chroma store for :class:`memory.InMemoryStore` (for fast
+    tuning only; the reported evaluation uses Chroma).
+    """
     from kb.scpr import load_scpr
 
     data = load_scpr(data_dir, dataset)
@@ -253,7 +260,8 @@ def run_memory_eval(
     try:
         t0 = time.perf_counter()
         off = _simulate(data, plans, base / "off", profile=settings, seed=seed, memory_on=False)
-        on = _simulate(data, plans, base / "on", profile=settings, seed=seed, memory_on=True)
+        on = _simulate(data, plans, base / "on", profile=settings, seed=seed, memory_on=True,
+                       in_memory=in_memory_store)
         sim_s = time.perf_counter() - t0
         latency = (measure_retrieval_latency(latency_users, latency_memories // max(1, latency_users),
                                              queries=latency_queries, seed=seed, workdir=base)
@@ -430,7 +438,7 @@ def tune_profile_settings(
     ]
     out = []
     for params in grid:
-        r = run_memory_eval(dataset, data_dir, users, sessions, seed, split="valid",
+        r = run_memory_eval(dataset, data_dir, users, sessions, seed, split="valid", in_memory_store=True,
                             profile=ProfileSettings(**params), latency_memories=0, drift_share=0.0)
         out.append((dict(params), r["AT"]["memory_on"], r["SR@15"]["memory_on"]))
     return sorted(out, key=lambda row: row[1])

@@ -10,6 +10,7 @@ for the engine. See ``memory.reflective.ReflectiveMemory`` for the conversation'
 from memory.chroma_store import ChromaMemoryStore, Layout
 from memory.embedding import EMBEDDING_NAME, OfflineEmbeddingFunction
 from memory.entry import MemoryEntry, MemoryKind, memory_id
+from memory.inmemory import InMemoryStore
 from memory.llm import LLMMemory, ReflectionError, ReflectionOutput, llm_candidates
 from memory.profile import Profile, ProfileSettings, base_rates, build_profile
 from memory.reflection import Candidate, ReflectionResult, apply_candidates, offline_candidates
@@ -31,6 +32,7 @@ __all__ = [
     "EMBEDDING_NAME",
     "Candidate",
     "ChromaMemoryStore",
+    "InMemoryStore",
     "IsolationError",
     "LLMMemory",
     "Layout",

@@ -195,7 +195,10 @@ class ReflectiveMemory:
             reply = state.get("reply") or {}
             kind = reply.get("action")
             record = self._record(user, user_id, session_id)
-            if kind == "restart" and record.events:
+            turn = int((state.get("dialogue") or {}).get("turn", 0) or 0)
+            # "start over", or a dialogue that begins again (a new thread observed under the
+            # same session key): close this segment and start the next one.
+            if record.events and (kind == "restart" or (record.dialogue is not None and turn < record.turns)):
                 self._safe_reflect(user_id, session_id, record)
                 user.segments[session_id] = user.segments.get(session_id, 0) + 1
                 user.records.pop(session_id, None)

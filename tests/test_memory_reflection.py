@@ -261,3 +261,11 @@ def test_reflection_every_n_turns(tmp_path: Path, toy_graph: KnowledgeGraph) -> 
     assert _valid(mem) == []
     mem.observe("ann", _state("s1", 2, accepted=["genre:jazz"], rejected=["mood:calm"]))
     assert {e.kind for e in _valid(mem)} >= {"like", "dislike"}
+
+
+def test_start_over_closes_a_segment_and_reflects_it(mem: ReflectiveMemory) -> None:
+    mem.observe("ann", _state("s1", 1, accepted=["genre:jazz"], message="jazz"))
+    mem.observe("ann", _state("s1", 2, action="restart"))  # the dialogue was reset
+    assert [e.session_id for e in _valid(mem) if e.kind == "like"] == ["s1"]
+    mem.observe("ann", _state("s1", 3, accepted=["genre:rock"], message="rock then", action="accepted"))
+    assert sorted(e.session_id for e in _valid(mem) if e.kind == "like") == ["s1", "s1#1"]

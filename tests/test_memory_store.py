@@ -15,6 +15,7 @@ import pytest
 
 from memory import (
     ChromaMemoryStore,
+    InMemoryStore,
     IsolationError,
     MemoryEntry,
     MemoryStore,
@@ -82,8 +83,11 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaSe
     server.stop()
 
 
-@pytest.fixture(params=["embedded", "http"])
+@pytest.fixture(params=["embedded", "http", "in-memory"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MemoryStore]:
+    if request.param == "in-memory":
+        yield InMemoryStore()
+        return
     if request.param == "embedded":
         yield ChromaMemoryStore.persistent(tmp_path / "store")
         return
