@@ -23,7 +23,7 @@ around a user turn).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from crs.llm.config import TokenBudget
@@ -69,7 +69,7 @@ class FittedPrompt:
     cut: tuple[str, ...] = field(default=())  # the sections that lost something
 
 
-def _lines(lines: Sequence[str], limit: int, enc: str) -> list[str]:
+def fit_lines(lines: Iterable[str], limit: int, enc: str) -> list[str]:
     """The longest prefix of ``lines`` that fits ``limit`` tokens (a newline each)."""
     kept, used = [], 0
     for line in lines:
@@ -107,14 +107,14 @@ def fit_prompt(parts: PromptParts, budget: TokenBudget) -> FittedPrompt:
 
     # Profile lines arrive keep-longest first; cutting from the end drops facts before dislikes.
     limit = room(budget.profile)
-    profile = _lines(parts.profile, limit, enc)
+    profile = fit_lines(parts.profile, limit, enc)
     left -= sum(token_count(p, enc) + 1 for p in profile)
     if len(profile) < len(parts.profile):
         cut.append("profile")
         starved = starved or limit < budget.profile
 
     limit = room(budget.memories)
-    memories = _lines(parts.memories, limit, enc)
+    memories = fit_lines(parts.memories, limit, enc)
     left -= sum(token_count(m, enc) + 1 for m in memories)
     if len(memories) < len(parts.memories):
         cut.append("memories")

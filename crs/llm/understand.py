@@ -19,9 +19,9 @@ from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
 from crs.llm._calls import call_with_timeout
+from crs.llm.budget import fit_lines
 from crs.llm.config import LLMSettings
 from crs.llm.prompts import understanding_messages
-from crs.llm.tokens import token_count
 from crs.nlu import NLUContext, OfflineNLU, Understander
 from crs.state import Feedback
 from kb.graph import KnowledgeGraph
@@ -200,15 +200,6 @@ class LLMUnderstander:
         mentioned = [a.id for a in g.attributes
                      if words & set(re.findall(r"[^\W_]+", " ".join((a.value, *a.synonyms)).casefold()))]
         common = [g.attr_ids[i] for i in sorted(range(g.n_attributes), key=lambda i: -int(sizes[i]))]
-        budget, enc = self.settings.budget.vocabulary, self.settings.budget.encoding
-        lines: list[str] = []
-        used = 0
-        for attr_id in dict.fromkeys([*in_play, *mentioned, *common]):
-            attr = g.attributes[g.attr_index[attr_id]]
-            line = attr.id + (f" ({', '.join(attr.synonyms[:3])})" if attr.synonyms else "")
-            cost = token_count(line, enc) + 1
-            if used + cost > budget:
-                break
-            lines.append(line)
-            used += cost
-        return lines
+        attrs = (g.attributes[g.attr_index[a]] for a in dict.fromkeys([*in_play, *mentioned, *common]))
+        lines = (a.id + (f" ({', '.join(a.synonyms[:3])})" if a.synonyms else "") for a in attrs)
+        return fit_lines(lines, self.settings.budget.vocabulary, self.settings.budget.encoding)
