@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 __all__ = ["delete_user_threads", "sqlite_checkpointer", "thread_id", "user_thread_prefix"]
@@ -35,12 +37,16 @@ def sqlite_checkpointer(path: str | Path) -> SqliteSaver:
     return saver
 
 
-def delete_user_threads(saver: SqliteSaver, user_id: str) -> int:
+def delete_user_threads(saver: BaseCheckpointSaver[Any], user_id: str) -> int:
     """Delete every checkpoint thread of one user; returns how many threads were removed."""
     prefix = user_thread_prefix(user_id)
-    with saver.cursor() as cur:
-        cur.execute("SELECT DISTINCT thread_id FROM checkpoints")
-        threads = [t for (t,) in cur.fetchall() if str(t).startswith(prefix)]
-    for t in threads:
+    if isinstance(saver, SqliteSaver):  # one indexed query instead of reading every checkpoint
+        with saver.cursor() as cur:
+            cur.execute("SELECT DISTINCT thread_id FROM checkpoints")
+            threads = {str(t) for (t,) in cur.fetchall()}
+    else:
+        threads = {str(c.config["configurable"]["thread_id"]) for c in saver.list(None)}
+    mine = sorted(t for t in threads if t.startswith(prefix))
+    for t in mine:
         saver.delete_thread(t)
-    return len(threads)
+    return len(mine)

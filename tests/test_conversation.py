@@ -191,3 +191,15 @@ def test_returning_user_is_asked_to_confirm_a_remembered_like(toy_graph, toy_cat
     assert rec.state("ann", "s3").accepted == ("genre:jazz",) and "mood:calm" not in rec.state("ann", "s3").asked
     # and another user is greeted without anyone's memories
     assert rec.chat("bob", "s1", "hi there").action == "greet"
+
+
+def test_forgetting_a_user_deletes_only_their_threads_in_any_checkpointer(toy_graph, tmp_path: Path) -> None:
+    from langgraph.checkpoint.memory import InMemorySaver
+
+    for saver in (InMemorySaver(), sqlite_checkpointer(tmp_path / "c.sqlite")):
+        rec = Recommender(toy_graph, checkpointer=saver, settings=Settings(state_dir=tmp_path))
+        for user, session in (("ann", "a"), ("ann", "b"), ("ann2", "a"), ("nn", "a")):
+            rec.chat(user, session, "jazz")
+        assert rec.forget("ann") == {"threads": 2}
+        assert rec.state("ann", "a") is None and rec.state("ann", "b") is None
+        assert rec.state("ann2", "a") is not None and rec.state("nn", "a") is not None
