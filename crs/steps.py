@@ -17,6 +17,7 @@ import numpy as np
 from crs.engine import Engine
 from crs.nlg import ProfileSource, ReplyPlan, Responder
 from crs.nlu import NLUContext, Understander
+from crs.policy import top_k
 from crs.state import Action, DialogueState, Feedback, Recommendation
 from kb.errors import UnknownIdError
 
@@ -182,7 +183,45 @@ class TurnSteps:
             return {"action": {"kind": kind, "item": item}}
         action = self.engine.decide(dialogue, force_recommend=feedback is not None
                                     and feedback.intent == "recommend_now")
+        if action.kind == "recommend":
+            action = self._without_dislikes(dialogue, action)
         return {"action": asdict(action)}
+
+    def _without_dislikes(self, dialogue: DialogueState, action: Action) -> Action:
+        """Never show what the person said they dislike (this session, or remembered).
+
+        The policy treats dislikes softly (they lower scores, so questions still explore), but
+        a list shown to the person leaves out items having a disliked attribute, unless the
+        person has since accepted it. If nothing else is left, the bot says so instead.
+        """
+        g = self.engine.graph
+        avoid = {a for a, w in dialogue.prior if w < 0}
+        if self.engine.settings.no_rule == "soft":
+            avoid.update(dialogue.rejected)
+        avoid.difference_update(dialogue.accepted)
+        shown = [r.item_id for r in action.recommendations]
+        if not avoid or not any(set(self._attribute_ids(i)) & avoid for i in shown):
+            return action
+        view = self.engine.view(dialogue)
+        disliked = np.zeros(g.n_items, dtype=bool)
+        for attr in avoid:
+            disliked[g.attr_items.row(g.attr_index[attr])] = True
+        keep = ~disliked[view.candidates]
+        if not keep.any():
+            return Action(kind="clarify", candidates=0)
+        candidates, scores = view.candidates[keep], view.scores[keep]
+        best = top_k(candidates, scores, self.engine.settings.top_k)
+        score_of = dict(zip(candidates.tolist(), scores.tolist(), strict=True))
+        recs = tuple(
+            Recommendation(item_id=g.item_ids[i], name=g.item_names[i],
+                           path=(*dialogue.accepted, g.item_ids[i]), score=score_of[i])
+            for i in best.tolist()
+        )
+        return Action(kind="recommend", recommendations=recs, candidates=int(keep.sum()))
+
+    def _attribute_ids(self, item_id: str) -> list[str]:
+        g = self.engine.graph
+        return [g.attr_ids[a] for a in g.item_attrs.row(g.item_index[item_id]).tolist()]
 
     @staticmethod
     def _remembered_like(dialogue: DialogueState, feedback: Feedback | None, kind: str | None) -> str | None:
