@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import uuid
 from typing import Any
@@ -36,5 +37,9 @@ def build_demo(rec: Recommender, *, user_id: str = "web") -> Any:
 def launch(rec: Recommender, *, port: int = 7860, block: bool = True) -> Any:
     """Serve the demo on 127.0.0.1; with ``block=False`` return the running app (call ``.close()``)."""
     demo = build_demo(rec)
+    # Gradio polls its own server through httpx; those request lines are noise for a demo.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    if block:
+        print(f"crs demo: open http://127.0.0.1:{port}/ (Ctrl-C stops it)", flush=True)
     demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=not block, quiet=True)
     return demo
