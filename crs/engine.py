@@ -10,7 +10,7 @@ import operator
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import fields
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
@@ -55,73 +55,111 @@ _Key = tuple[tuple[int, ...], tuple[int, ...], tuple[str, ...]]
 _DENSE_BINS = 512
 
 
-class _CandidateSet:
-    """A sorted array of candidate items with its item–attribute incidence, built lazily.
+def _narrowed(entries: tuple[IntArray, IntArray], keep: np.ndarray, drop: int) -> tuple[IntArray, IntArray]:
+    """(slot, attribute) entries of a parent set, for the slots ``keep`` marks: the slots
+    renumbered to positions, the order kept, and attribute ``drop`` (if not -1) left out."""
+    owner, cols = entries
+    live = keep[owner]
+    if drop >= 0:
+        live &= cols != drop
+    kept = np.flatnonzero(live)  # one pass over the mask serves both arrays
+    position = keep.cumsum() - 1
+    return position.take(owner.take(kept)), cols.take(kept)
 
-    A subset remembers its parent and mask until its incidence is first needed, then
-    filters the parent's incidence if that exists (cheaper than gathering from the graph);
-    sets that are only passed through never pay for it.
+
+class _Bins(NamedTuple):
+    """The item–attribute entries of a candidate set, laid out for weighted counts.
+
+    Entry i says that the candidate in slot ``owner[i]`` has the attribute of bin ``cols[i]``;
+    entries are sorted by slot, then attribute. Slots are the candidates' positions, unless
+    ``live`` marks which slots hold the candidates (in order): a set that dropped only a few
+    candidates shares its parent's entries, and the dropped slots count with weight 0.
     """
 
-    __slots__ = ("_bins", "_incidence", "_origin", "_present", "items")
+    named: IntArray | None  # the attribute of each bin; None: bins are the attributes
+    owner: IntArray
+    cols: IntArray
+    n_bins: int
+    live: np.ndarray | None
 
-    def __init__(self, items: IntArray, origin: tuple[_CandidateSet, np.ndarray] | None = None) -> None:
+
+def _binned(graph: KnowledgeGraph, owner: IntArray, attrs: IntArray) -> _Bins:
+    """Bins for (position, attribute) entries.
+
+    A large vocabulary gets one bin per attribute the entries name, so a weighted share needs
+    a few hundred bins instead of 8,438 (LastFM*); a small one uses the attributes as bins.
+    """
+    n_attributes = graph.n_attributes
+    if n_attributes <= _DENSE_BINS:
+        return _Bins(None, owner, attrs, n_attributes, None)
+    named = np.flatnonzero(np.bincount(attrs, minlength=n_attributes))
+    lookup = np.empty(n_attributes, dtype=np.int64)
+    lookup[named] = np.arange(len(named))
+    return _Bins(named, owner, lookup.take(attrs), len(named), None)
+
+
+class _CandidateSet:
+    """A sorted array of candidate items, with the item–attribute entries a question needs.
+
+    The entries (see :class:`_Bins`) cover every attribute of every candidate, except accepted
+    attributes the set was narrowed by (``shared`` here and, when filtered from it, in the
+    parent). Every candidate has those, so their share of the preference is within rounding
+    of 1 and never askable: leaving them out changes no question and shortens every count.
+
+    A subset remembers its parent and mask until its entries are first needed, then builds
+    them from the parent's (cheaper than gathering rows of the graph again); sets that are
+    only passed through never pay for them.
+    """
+
+    __slots__ = ("_bins", "_incidence", "_origin", "_shared", "items")
+
+    def __init__(self, items: IntArray, origin: tuple[_CandidateSet, np.ndarray] | None = None,
+                 shared: int = -1) -> None:
         self.items = items
         self._origin = origin  # (parent set, mask over the parent's items)
+        self._shared = shared  # an attribute every candidate has, or -1
+        self._bins: _Bins | None = None
         self._incidence: tuple[IntArray, IntArray] | None = None
-        self._present: IntArray | None = None
-        self._bins: tuple[IntArray | None, IntArray, IntArray] | None = None
 
-    def incidence(self, graph: KnowledgeGraph) -> tuple[IntArray, IntArray]:
-        """(position in ``items``, attribute) for every attribute of every candidate.
-
-        Sorted by position, then attribute, however it is built.
-        """
-        if self._incidence is None:
-            origin = self._origin
-            if origin is not None and (origin[0]._incidence is not None or origin[0]._origin is not None):
-                # Filter the parent's incidence (built the same way if need be): a few passes
-                # over arrays, cheaper than gathering the rows of the graph again.
-                parent, keep = origin
-                owner, cols = parent.incidence(graph)
-                position = np.cumsum(keep) - 1
-                live = keep[owner]
-                self._incidence = (position[owner[live]], cols[live])
-            else:
-                self._incidence = graph.item_attrs.gather(self.items)
-            self._origin = None  # let the parent go
-        return self._incidence
-
-    def present(self, graph: KnowledgeGraph) -> IntArray:
-        """The attributes some candidate has: the only ones worth asking about."""
-        if self._present is None:
-            cols = self.incidence(graph)[1]
-            self._present = np.flatnonzero(np.bincount(cols, minlength=graph.n_attributes))
-        return self._present
-
-    def bins(self, graph: KnowledgeGraph) -> tuple[IntArray | None, IntArray, IntArray]:
-        """The incidence as ``(bin attributes, owner, bin)``: the attribute of each bin (None when
-        bins are attributes), and for every incidence entry its candidate position and bin.
-
-        A large vocabulary gets one bin per attribute some candidate has (``present``), so a
-        weighted share needs a few hundred bins instead of 8,438 (LastFM*). A small one uses
-        the attributes as bins, which saves building ``present``. Either way each bin sums the
-        same entries in the same order.
-        """
+    def bins(self, graph: KnowledgeGraph) -> _Bins:
+        """The entries, laid out for weighted counts (see :class:`_Bins`); built on first use."""
         if self._bins is None:
-            owner, cols = self.incidence(graph)
-            if graph.n_attributes <= _DENSE_BINS:
-                self._bins = (None, owner, cols)
+            origin = self._origin
+            if origin is not None and (origin[0]._bins is not None or origin[0]._origin is not None):
+                parent, keep = origin
+                base = parent.bins(graph)  # the parent builds its own the same way if need be
+                if base.live is not None:  # keep marks the parent's candidates: spread it on its slots
+                    spread = np.zeros(len(base.live), dtype=bool)
+                    spread[base.live] = keep
+                    keep = spread
+                if self._shared < 0 and 10 * len(self.items) >= 9 * len(keep):
+                    # Few candidates gone (a failed list): share the parent's entries. Their
+                    # slots weigh 0, and adding 0.0 leaves every sum exactly as it was.
+                    self._bins = base._replace(live=keep)
+                else:
+                    attrs = base.cols if base.named is None else base.named.take(base.cols)
+                    shared = self._shared
+                    self._bins = _binned(graph, *_narrowed((base.owner, attrs), keep, shared))
             else:
-                present = self.present(graph)
-                lookup = np.empty(graph.n_attributes, dtype=np.int64)
-                lookup[present] = np.arange(len(present))
-                self._bins = (present, owner, lookup[cols])
+                owner, cols = self._incidence or graph.item_attrs.gather(self.items)
+                if self._shared >= 0:
+                    other = cols != self._shared
+                    owner, cols = owner[other], cols[other]
+                self._bins = _binned(graph, owner, cols)
+            self._origin = None  # let the parent go
         return self._bins
 
-    def subset(self, keep: np.ndarray) -> _CandidateSet:
-        """The candidates where ``keep`` (aligned with ``items``) is true."""
-        return _CandidateSet(self.items[keep], (self, keep))
+    def incidence(self, graph: KnowledgeGraph) -> tuple[IntArray, IntArray]:
+        """(position in ``items``, attribute) for every attribute of every candidate (only the
+        share of every attribute reads it, for the options offered with a question)."""
+        if self._incidence is None:
+            self._incidence = graph.item_attrs.gather(self.items)
+        return self._incidence
+
+    def subset(self, keep: np.ndarray, shared: int = -1) -> _CandidateSet:
+        """The candidates where ``keep`` (aligned with ``items``) is true; ``shared``: an
+        attribute all of them have."""
+        return _CandidateSet(self.items[keep], (self, keep), shared)
 
     def flags(self, graph: KnowledgeGraph, marked: IntArray) -> np.ndarray:
         """Which candidates are among ``marked`` (item indices)."""
@@ -137,70 +175,70 @@ class _Question:
     questions in a row, top-k mass) all say "ask", so recommending turns skip it.
     """
 
-    __slots__ = ("_bins", "_entropy", "_exclude", "_found", "_graph", "_p", "_position", "_share",
-                 "_solved", "_weights")
+    __slots__ = ("_accepted", "_asked", "_entropy", "_found", "_graph", "_share", "_solution", "_weights")
 
     def __init__(self, graph: KnowledgeGraph, found: _CandidateSet, weights: FloatArray,
-                 exclude: tuple[int, ...]) -> None:
-        self._graph, self._found, self._weights, self._exclude = graph, found, weights, exclude
-        self._solved = False
-        self._bins: IntArray | None = None  # attribute of each share bin; None: bins are attributes
-        self._p: FloatArray | None = None  # preference-weighted share of each bin
-        self._position: int | None = None  # bin of the best attribute, if any
+                 asked: tuple[str, ...], accepted: tuple[int, ...]) -> None:
+        self._graph, self._found, self._weights = graph, found, weights
+        self._asked, self._accepted = asked, accepted  # never asked (again)
+        # (attribute of each share bin or None when bins are attributes, share per bin,
+        # bin of the best question or None), once solved
+        self._solution: tuple[IntArray | None, FloatArray, int | None] | None = None
         self._entropy: float | None = None
         self._share: FloatArray | None = None
 
-    def _solve(self) -> None:
+    def _solve(self) -> tuple[IntArray | None, FloatArray, int | None]:
         g = self._graph
-        bins, owner, cols = self._found.bins(g)
-        n_bins = g.n_attributes if bins is None else len(bins)
+        bins, owner, cols, n_bins, live = self._found.bins(g)
+        weights = self._weights
+        if live is not None:  # weights by slot, 0 for the slots of candidates gone
+            weights = np.zeros(len(live))
+            weights[live] = self._weights
         # Preference-weighted share of the candidates having each attribute. Attributes no
-        # candidate has score 0 and are never askable, so extra bins cannot change the choice.
-        p = np.bincount(cols, weights=self._weights[owner], minlength=n_bins)
+        # candidate has score 0 and shared ones are left out: neither is ever askable, so
+        # neither can change the choice.
+        p: FloatArray = np.bincount(cols, weights=weights.take(owner), minlength=n_bins).astype(
+            np.float64, copy=False)
         skip: np.ndarray | list[int] | None = None
-        if self._exclude:  # attributes already asked or accepted
+        if self._asked or self._accepted:
+            index = g.attr_index
+            exclude = [index[a] for a in self._asked]
+            exclude.extend(self._accepted)
             if bins is None:
-                skip = list(self._exclude)
+                skip = exclude
             else:
                 flags = np.zeros(g.n_attributes, dtype=bool)
-                flags[list(self._exclude)] = True
+                flags[exclude] = True
                 skip = flags[bins]
-        self._bins, self._p = bins, p
-        self._position = most_uncertain(p, skip) if n_bins else None
-        self._solved = True
+        solution = (bins, p, most_uncertain(p, skip) if n_bins else None)
+        self._solution = solution
+        return solution
 
     @property
     def best_attribute(self) -> int | None:
-        if not self._solved:
-            self._solve()
-        b = self._position
+        bins, _, b = self._solution or self._solve()
         if b is None:
             return None
-        return b if self._bins is None else int(self._bins[b])
+        return b if bins is None else int(bins[b])
 
     @property
     def best_entropy(self) -> float:
         if self._entropy is None:
-            if not self._solved:
-                self._solve()
-            b = self._position
-            self._entropy = 0.0 if b is None or self._p is None else max(entropy_at(self._p, b), 0.0)
+            _, p, b = self._solution or self._solve()
+            self._entropy = 0.0 if b is None else max(entropy_at(p, b), 0.0)
         return self._entropy
 
     @property
     def attr_share(self) -> FloatArray:
         """The share over every attribute (zero for those no candidate has)."""
-        if self._share is None:
-            if not self._solved:
-                self._solve()
-            assert self._p is not None
-            if self._bins is None:
-                self._share = self._p
-            else:
-                share = np.zeros(self._graph.n_attributes)
-                share[self._bins] = self._p
-                self._share = share
-        return self._share
+        share = self._share
+        if share is None:
+            # The entries leave shared attributes out: count every attribute of the candidates.
+            owner, cols = self._found.incidence(self._graph)
+            share = np.bincount(cols, weights=self._weights.take(owner),
+                                minlength=self._graph.n_attributes).astype(np.float64, copy=False)
+            self._share = share
+        return share
 
 
 class Engine:
@@ -242,33 +280,40 @@ class Engine:
     def apply(self, state: DialogueState, feedback: Feedback) -> DialogueState:
         """The state after the user's feedback. Ids are validated first; nothing changes on error."""
         self.validate(feedback)
+        return _evolve(state, **self._answer_changes(state, feedback, state.question, state.options))
+
+    def _answer_changes(
+        self, state: DialogueState, feedback: Feedback, question: str | None, options: tuple[str, ...]
+    ) -> dict[str, Any]:
+        """The fields ``feedback`` changes, ``question`` and ``options`` being those pending."""
         accept, reject = feedback.accept_attributes, feedback.reject_attributes
-        # A later answer wins: "not rock" after "rock" takes rock off the path.
-        accepted = _unique(a for a in (*state.accepted, *accept) if a not in reject)
-        rejected = _unique(r for r in (*state.rejected, *reject) if r not in accept)
+        # A later answer wins: "not rock" after "rock" takes rock off the path. (The filters
+        # only run when the other list is non-empty: most answers are a single yes or no.)
+        accepted = _unique((*state.accepted, *accept))
+        if reject:
+            accepted = tuple(a for a in accepted if a not in reject)
+        rejected = _unique((*state.rejected, *reject))
+        if accept:
+            rejected = tuple(r for r in rejected if r not in accept)
         rejected_items = state.rejected_items
         if feedback.reject_items:
             rejected_items = _unique((*rejected_items, *feedback.reject_items))
-        answered = state.question is not None and not feedback.is_empty
-        return _evolve(
-            state,
-            accepted=accepted,
-            rejected=rejected,
-            asked=_unique((*state.asked, *accept, *reject)),
-            rejected_items=rejected_items,
-            accepted_item=feedback.accept_item or state.accepted_item,
-            question=None if answered else state.question,
-            options=() if answered else state.options,
-            turn=state.turn + 1,
-        )
+        answered = question is not None and not feedback.is_empty
+        return {
+            "accepted": accepted,
+            "rejected": rejected,
+            "asked": _unique((*state.asked, *accept, *reject)),
+            "rejected_items": rejected_items,
+            "accepted_item": feedback.accept_item or state.accepted_item,
+            "question": None if answered else question,
+            "options": () if answered else options,
+            "turn": state.turn + 1,
+        }
 
     # ------------------------------------------------------------------ reading
-    def _attr_tuple(self, ids: tuple[str, ...]) -> tuple[int, ...]:
-        """Attribute ids → graph indices, memoised (the same tuples recur turn after turn)."""
-        return self._attr_indices(ids)[0]
-
     def _attr_indices(self, ids: tuple[str, ...]) -> tuple[tuple[int, ...], IntArray]:
-        """Attribute ids → graph indices as a tuple and as a read-only array, memoised."""
+        """Attribute ids → graph indices as a tuple and as a read-only array, memoised (the
+        same tuples recur turn after turn)."""
         hit = self._id_cache.get(ids)
         if hit is None:
             if len(self._id_cache) > 8192:
@@ -293,7 +338,7 @@ class Engine:
 
         Cached per answer set and built from the set one answer shorter, so a dialogue that
         adds one answer a turn pays one sorted intersection, not a pass over the catalog.
-        Any build order gives the same sorted items (and incidence).
+        Any build order gives the same sorted items.
         """
         key = (accepted, pruned, rejected_items)
         cache = self._cand_cache
@@ -306,13 +351,17 @@ class Engine:
             # After a failed list, the previous turn's set is cached one answer back: narrow
             # that one rather than rebuilding from the set without rejected items.
             if accepted and (base := cache.get((accepted[:-1], pruned, rejected_items))) is not None:
-                return self._remember(key, base.subset(base.flags(g, g.attr_items.row(accepted[-1]))))
+                having = base.flags(g, g.attr_items.row(accepted[-1]))
+                return self._remember(key, base.subset(having, shared=accepted[-1]))
             if pruned and (base := cache.get((accepted, pruned[:-1], rejected_items))) is not None:
                 return self._remember(key, base.subset(~base.flags(g, g.attr_items.row(pruned[-1]))))
-            # Items are rejected a list at a time: start from the longest cached prefix.
-            cut = len(rejected_items) - 1
-            while cut > 0 and (accepted, pruned, rejected_items[:cut]) not in cache:
-                cut -= 1
+            # Items are rejected a list at a time: start from a cached prefix, trying one list
+            # of top_k back first, else the longest one.
+            cut = len(rejected_items) - self.settings.top_k
+            if cut <= 0 or (accepted, pruned, rejected_items[:cut]) not in cache:
+                cut = len(rejected_items) - 1
+                while cut > 0 and (accepted, pruned, rejected_items[:cut]) not in cache:
+                    cut -= 1
             base = self._candidates(accepted, pruned, rejected_items[:cut])
             new = rejected_items[cut:]
             gone = np.fromiter((g.item_index[i] for i in new), np.int64, len(new))
@@ -322,9 +371,11 @@ class Engine:
             return self._remember(key, base.subset(~base.flags(g, g.attr_items.row(pruned[-1]))))
         if len(accepted) > 1:
             base = self._candidates(accepted[:-1], (), ())
-            return self._remember(key, base.subset(base.flags(g, g.attr_items.row(accepted[-1]))))
-        items = g.attr_items.row(accepted[0]).copy() if accepted else np.arange(g.n_items, dtype=np.int64)
-        return self._remember(key, _CandidateSet(items))
+            having = base.flags(g, g.attr_items.row(accepted[-1]))
+            return self._remember(key, base.subset(having, shared=accepted[-1]))
+        if accepted:
+            return self._remember(key, _CandidateSet(g.attr_items.row(accepted[0]).copy(), shared=accepted[0]))
+        return self._remember(key, _CandidateSet(np.arange(g.n_items, dtype=np.int64)))
 
     def view(self, state: DialogueState) -> TurnView:
         """Candidates, their scores and preference weights, and the best question to ask
@@ -347,8 +398,8 @@ class Engine:
         weights = preference_weights(scores, self.settings.temperature)
         if len(candidates) == 0:
             return TurnView(candidates, scores, weights, None, 0.0, None)
-        exclude = self._attr_tuple(state.asked) + acc
-        return TurnView(candidates, scores, weights, question=_Question(g, found, weights, exclude))
+        question = _Question(g, found, weights, state.asked, acc)
+        return TurnView(candidates, scores, weights, question=question)
 
     def recommendations(self, state: DialogueState, view: TurnView) -> tuple[Recommendation, ...]:
         g = self.graph
@@ -357,12 +408,11 @@ class Engine:
         # its path is the accepted attributes in order, then the item: what path_to returns.
         accepted = state.accepted
         positions = top_positions(view.candidates, view.scores, self.settings.top_k)
-        return tuple(
+        items, scores = view.candidates[positions].tolist(), view.scores[positions].tolist()
+        return tuple([
             Recommendation(item_id=ids[i], name=names[i], path=(*accepted, ids[i]), score=s)
-            for i, s in zip(
-                view.candidates[positions].tolist(), view.scores[positions].tolist(), strict=True
-            )
-        )
+            for i, s in zip(items, scores, strict=True)
+        ])
 
     def decide(self, state: DialogueState, *, force_recommend: bool = False) -> Action:
         """Ask the most informative question, or recommend the top-k, by the decision rule."""
@@ -387,12 +437,12 @@ class Engine:
         n = self.settings.options
         if n == 0:
             return ()
-        share = view.attr_share
-        assert share is not None
         g = self.graph
         same = g.facets[g.attributes[attr].facet]
         if len(same) > 5000:  # a huge flat tag vocabulary: options would be noise
             return ()
+        share = view.attr_share
+        assert share is not None
         asked = {g.attr_index[a] for a in state.asked}
         same = same[(share[same] > 0) & (same != attr)]
         same = np.array([a for a in same.tolist() if a not in asked], dtype=np.int64)
@@ -404,13 +454,26 @@ class Engine:
     # ---------------------------------------------------------------- recording
     def record(self, state: DialogueState, action: Action) -> DialogueState:
         """The state after showing ``action`` to the user (the pending question or list)."""
+        changes = self._shown_changes(state, action)
+        return state if changes is None else _evolve(state, **changes)
+
+    def _shown_changes(self, state: DialogueState, action: Action) -> dict[str, Any] | None:
         if action.kind == "ask":
-            return _evolve(state, question=action.attribute, options=action.options,
-                           questions_in_a_row=state.questions_in_a_row + 1)
+            return {"question": action.attribute, "options": action.options,
+                    "questions_in_a_row": state.questions_in_a_row + 1}
         if action.kind == "recommend":
-            return _evolve(state, question=None, options=(), questions_in_a_row=0,
-                           recommended=tuple(r.item_id for r in action.recommendations))
-        return state
+            return {"question": None, "options": (), "questions_in_a_row": 0,
+                    "recommended": tuple([r.item_id for r in action.recommendations])}
+        return None
+
+    def _record_and_apply(self, state: DialogueState, action: Action, feedback: Feedback) -> DialogueState:
+        """``apply(record(state, action), feedback)`` building one state instead of two: the
+        same changes, merged (for the benchmark runner's loop)."""
+        self.validate(feedback)
+        shown = self._shown_changes(state, action) or {}
+        answered = self._answer_changes(state, feedback, shown.get("question", state.question),
+                                        shown.get("options", state.options))
+        return _evolve(state, **{**shown, **answered})  # the answer's question/options win
 
     def explain(self, state: DialogueState, item_id: str) -> Recommendation:
         g = self.graph

@@ -152,31 +152,48 @@ class ThresholdRule:
             return True
         if questions_in_a_row >= self.max_questions:
             return True
-        if top_mass(view.weights, self.top_k) >= self.confidence:
+        if self._confident(view.weights):
             return True
         if view.best_attribute is None:
             return True
         # best_entropy is never negative, so a min_entropy of 0 cannot trigger: skip the read.
         return self.min_entropy > 0 and view.best_entropy < self.min_entropy
 
+    def _confident(self, weights: FloatArray) -> bool:
+        """``top_mass(weights, top_k) >= confidence``, without the partition when it must fail.
+
+        The top-k mass is a float sum of k weights, each at most the largest, so it is at most
+        k · largest · (1 + k·2⁻⁵³); the factor 1 + 1e-9 covers that rounding with room to spare.
+        """
+        if self.top_k * float(np.maximum.reduce(weights)) * (1 + 1e-9) < self.confidence:
+            return False
+        return top_mass(weights, self.top_k) >= self.confidence
+
 
 def preference_weights(scores: FloatArray, temperature: float) -> FloatArray:
     """Softmax of the scores: how much of the user's preference each candidate holds."""
     if len(scores) == 0:
         return scores
-    # exp((s - max) / T) / Σ, computed in one buffer (the same operations, so the same bits).
-    z: FloatArray = scores - scores.max()
+    # exp((s - max) / T) / Σ in one buffer: the same operations as the plain expression, so
+    # the same bits. The ufunc reductions are what .max() and .sum() call, minus a wrapper.
+    z: FloatArray = scores - np.maximum.reduce(scores)
     if temperature != 1.0:  # x / 1.0 == x exactly: skip the pass
         z /= temperature
     np.exp(z, out=z)
-    z /= z.sum()
+    z /= np.add.reduce(z)
     return z
 
 
 def top_mass(weights: FloatArray, k: int) -> float:
-    if len(weights) <= k:
+    """The preference share of the k heaviest candidates."""
+    n = len(weights)
+    if n <= k:
         return 1.0
-    return float(np.partition(weights, len(weights) - k)[-k:].sum())
+    # np.partition(weights, n - k) is exactly a copy partitioned in place; the sum runs over
+    # the same k values in the same order.
+    top = weights.copy()
+    top.partition(n - k)
+    return float(np.add.reduce(top[n - k :]))
 
 
 def attribute_entropy(
@@ -257,10 +274,11 @@ def entropy_at(p: FloatArray, b: int) -> float:
 
 def top_positions(candidates: IntArray, scores: FloatArray, k: int) -> IntArray:
     """Positions of the k best candidates, best first (ties broken by graph order)."""
+    negated = -scores
     if len(candidates) > k:
-        keep = np.argpartition(-scores, k - 1)[:k]
-        return keep[np.lexsort((candidates[keep], -scores[keep]))]
-    return np.lexsort((candidates, -scores))
+        keep = negated.argpartition(k - 1)[:k]
+        return keep[np.lexsort((candidates[keep], negated[keep]))]
+    return np.lexsort((candidates, negated))
 
 
 def top_k(candidates: IntArray, scores: FloatArray, k: int) -> IntArray:

@@ -37,7 +37,8 @@ def run_episode(engine: Engine, user: UserSimulator, max_turns: int) -> EpisodeR
         answer = user.answer(action)
         if answer.accepted:
             return EpisodeResult(user.user_id, user.target, turn, answer.rank, questions, lists)
-        state = engine.apply(engine.record(state, action), answer.feedback)
+        # apply(record(...)) in one step: the same logic, one state built instead of two
+        state = engine._record_and_apply(state, action, answer.feedback)
     return EpisodeResult(user.user_id, user.target, None, None, questions, lists)
 
 
