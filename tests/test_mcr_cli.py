@@ -58,3 +58,21 @@ def test_train_then_compare_on_lastfm(tmp_path: Path) -> None:
     rows = json.loads((tmp_path / "r.json").read_text())
     assert [r["policy"] for r in rows] == ["maxent", "best"]
     assert (tmp_path / "p.png").stat().st_size > 1000 and "| best |" in (tmp_path / "t.md").read_text()
+
+
+def test_own_catalog_and_interactions_with_enumerated_questions(tmp_path: Path) -> None:
+    from kb import BUNDLED_CATALOG, load_catalog
+
+    items = load_catalog(BUNDLED_CATALOG).items
+    rows = ["user,item"] + [f"u{n % 40},{item.id}" for n, item in enumerate(items * 2) if n % 3]
+    interactions = tmp_path / "listens.csv"
+    interactions.write_text("\n".join(rows) + "\n", "utf-8")
+    out_json = tmp_path / "own.json"
+    code, out = mcr("--catalog", str(BUNDLED_CATALOG), "--interactions", str(interactions), "--policy", "maxent",
+                    "--episodes", "30", "--seed", "1", "--no-rule", "strict", "--json", str(out_json))
+    assert code == 0, out
+    result = json.loads(out_json.read_text())
+    assert result["episodes"] == 30 and result["policy"] == "maxent" and result["no_rule"] == "strict"
+    # questions name a facet and are answered with all of the target's values in it, so the
+    # six-facet catalog is solved in a few turns
+    assert result["SR@15"] > 0.9 and 1 <= result["AT"] < 6
