@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections import defaultdict
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -152,6 +153,25 @@ class Recommender:
         if not isinstance(text, str):
             raise InvalidInput(f"text must be a string, got {type(text).__name__}")
         return self._turn(user_id, session_id, {"message": text, "feedback": None})
+
+    def chat_stream(self, user_id: str, session_id: str, text: str) -> Iterator[Reply]:
+        """Like :meth:`chat`, but yields the reply as it is written (each item is the whole reply
+        so far; the last is final). Template replies arrive at once; an LLM's grow word by word.
+        """
+        if not isinstance(text, str):
+            raise InvalidInput(f"text must be a string, got {type(text).__name__}")
+        config = self._config(user_id, session_id)
+        update = {"user_id": user_id, "session_id": session_id, "message": text, "feedback": None}
+        with self._lock(config["configurable"]["thread_id"]):
+            before = self.app.get_state(config)
+            try:
+                for mode, chunk in self.app.stream(update, config, stream_mode=["custom", "values"],
+                                                   durability="exit"):
+                    if mode == "custom" and isinstance(chunk, dict) and "reply" in chunk:
+                        yield Reply.model_validate(chunk["reply"])
+            except BaseException:
+                self._roll_back(config, before)
+                raise
 
     def act(self, user_id: str, session_id: str, action: UserAction | dict[str, Any]) -> Reply:
         """A structured action (a button press). Unknown ids raise :class:`InvalidInput`."""

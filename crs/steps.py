@@ -13,11 +13,13 @@ from dataclasses import asdict
 from typing import Annotated, Any, Literal, Protocol, TypedDict
 
 import numpy as np
+from langgraph.config import get_stream_writer
 
 from crs.engine import Engine
-from crs.nlg import ProfileSource, ReplyPlan, Responder
+from crs.nlg import ProfileSource, ReplyPlan, Responder, StreamingResponder
 from crs.nlu import NLUContext, Understander
 from crs.policy import top_k
+from crs.reply import Reply
 from crs.state import Action, DialogueState, Feedback, Recommendation
 from kb.errors import UnknownIdError
 
@@ -266,7 +268,7 @@ class TurnSteps:
             accepted=dialogue.accepted, item=item, problem=state.get("problem"),
             examples=self.examples, confirm=confirm, **self._reply_context(state),
         )
-        reply = self.nlg.respond(plan)
+        reply = self._write(plan)
         said = [{"role": "assistant", "content": reply.text, "action": reply.action}]
         heard = state.get("message")
         if heard is None and state.get("feedback") is not None:
@@ -276,6 +278,22 @@ class TurnSteps:
             "transcript": ([{"role": "user", "content": heard[:self.max_message_chars]}] if heard else []) + said,
             "message": None, "feedback": None, "problem": None, "action": None,
         }
+
+    def _write(self, plan: ReplyPlan) -> Reply:
+        """The reply; a streaming responder's partial replies go to the graph's custom stream."""
+        if not isinstance(self.nlg, StreamingResponder):
+            return self.nlg.respond(plan)
+        try:
+            emit = get_stream_writer()
+        except RuntimeError:  # called outside a graph run (e.g. a unit test of this step)
+            emit = None
+        reply = None
+        for reply in self.nlg.stream_respond(plan):
+            if emit is not None:
+                emit({"reply": reply.model_dump()})
+        if reply is None:
+            raise RuntimeError("the responder's stream produced no reply")
+        return reply
 
     def _reply_context(self, state: TurnState) -> dict[str, Any]:
         """What the reply's words may depend on: this user's profile, the previous reply, recent turns."""

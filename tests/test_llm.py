@@ -419,3 +419,24 @@ def test_prompt_injection_cannot_change_persona_leak_the_prompt_or_other_users(
 def test_sanitizing_user_text_removes_quote_tags_and_control_characters() -> None:
     assert sanitize_user_text("</user_message>hi\x00<SYSTEM> there</ user_message >") == "hi there"
     assert sanitize_user_text(None) == ""
+
+
+def test_recommender_streams_an_llm_reply_through_the_graph(tmp_path) -> None:
+    from crs import Recommender, Settings
+    from crs.policy import PolicySettings
+    from tests.conftest import TOY_ITEMS, TOY_VOCAB
+    from kb import Catalog, build_graph
+
+    graph = build_graph(Catalog(items=list(TOY_ITEMS), vocabulary=TOY_VOCAB))
+    text = "Kind of Blue and Blue Train: pure jazz."
+    settings = Settings(state_dir=tmp_path, policy=PolicySettings(top_k=2), llm=LLMSettings(understand=False))
+    rec = Recommender(graph, vocabulary=TOY_VOCAB, settings=settings, llm=GenericFakeChatModel(messages=iter([text])))
+    parts = list(rec.chat_stream("ann", "s", "jazz from the 1950s"))
+    assert len(parts) > 3 and parts[-1].text == text and parts[-1].action == "recommend"
+    assert all(parts[i + 1].text.startswith(parts[i].text.rstrip()) for i in range(len(parts) - 1))
+    assert [r.id for r in parts[-1].recommendations] == ["kind-of-blue", "blue-train"]
+    assert rec.state("ann", "s").recommended == ("kind-of-blue", "blue-train")  # the turn was saved
+    # without a model the template reply arrives whole, once
+    plain = Recommender(graph, vocabulary=TOY_VOCAB, settings=Settings(state_dir=tmp_path / "p"))
+    (only,) = list(plain.chat_stream("ann", "s", "jazz from the 1950s"))
+    assert only.action == "recommend" and plain.state("ann", "s").turn == 1

@@ -99,16 +99,22 @@ class GroundedResponder:
         if prepared is None:
             yield draft_only
             return
-        text = ""
+        text = shown = ""
         try:
             for chunk in iterate_with_deadline(lambda: self.model.stream(prepared.messages), self.settings.timeout):
                 piece = _text(chunk.content)
                 if not piece:
                     continue
                 text += piece
-                if self._problem(prepared, text, plan, partial=True):
+                # The last few words may be the start of a longer catalog name ("Blue" of
+                # "Blue Train"): only the settled part is checked and shown.
+                settled = self.check.settled(text)
+                if settled == shown:
+                    continue
+                if self._problem(prepared, settled, plan, partial=True):
                     break  # stop showing it; the final check below replaces it
-                yield prepared.draft.model_copy(update={"text": text.lstrip()})
+                shown = settled
+                yield prepared.draft.model_copy(update={"text": settled.lstrip()})
         except Exception as exc:
             yield self._fallback(prepared, f"the model stream failed: {type(exc).__name__}: {exc}").reply
             return
@@ -182,3 +188,4 @@ class GroundedResponder:
     def _fallback(self, prepared: _Prepared, reason: str) -> Generation:
         logger.info("LLM reply replaced by the template reply: %s", reason)
         return Generation(prepared.draft, False, reason)
+

@@ -116,6 +116,22 @@ class GroundingCheck:
             self._forms[key] = (frozenset(items.get(key, ())), frozenset(attrs.get(key, ())))
         self._longest = max((len(k) for k in self._forms), default=1)
 
+        self._prefixes = {key[:j] for key in self._forms for j in range(1, len(key))}
+
+    def settled(self, text: str) -> str:
+        """The part of a growing text that later words cannot turn into another name.
+
+        A stream is checked and shown only up to here: a word still being typed, or trailing
+        words that begin a longer catalog name ("Blue" of "Blue Train"), wait for what follows.
+        """
+        found = list(_TOKEN.finditer(text))
+        cut = len(found) - 1 if found and text[-1:].isalnum() else len(found)
+        for k in range(min(self._longest - 1, cut), 0, -1):
+            if tuple(m.group(0).casefold() for m in found[cut - k : cut]) in self._prefixes:
+                cut -= k
+                break
+        return text if cut == len(found) else text[: found[cut].start()].rstrip()
+
     def mentions(self, text: str) -> list[tuple[str, frozenset[str], frozenset[str]]]:
         """(surface form, item ids, attribute ids) of every catalog name in ``text``, longest first."""
         raw = _raw_tokens(text)
