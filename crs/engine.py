@@ -401,14 +401,21 @@ class Engine:
         question = _Question(g, found, weights, state.asked, acc)
         return TurnView(candidates, scores, weights, question=question)
 
-    def recommendations(self, state: DialogueState, view: TurnView) -> tuple[Recommendation, ...]:
+    def recommendations(
+        self, state: DialogueState, view: TurnView, *, exclude: np.ndarray | None = None
+    ) -> tuple[Recommendation, ...]:
+        """The top-k candidates, best first; ``exclude`` (a mask over all items) leaves some out."""
         g = self.graph
         ids, names = g.item_ids, g.item_names
         # Every candidate has every accepted attribute (that is what makes it a candidate), so
         # its path is the accepted attributes in order, then the item: what path_to returns.
         accepted = state.accepted
-        positions = top_positions(view.candidates, view.scores, self.settings.top_k)
-        items, scores = view.candidates[positions].tolist(), view.scores[positions].tolist()
+        candidates, all_scores = view.candidates, view.scores
+        if exclude is not None:
+            keep = ~exclude[candidates]
+            candidates, all_scores = candidates[keep], all_scores[keep]
+        positions = top_positions(candidates, all_scores, self.settings.top_k)
+        items, scores = candidates[positions].tolist(), all_scores[positions].tolist()
         return tuple([
             Recommendation(item_id=ids[i], name=names[i], path=(*accepted, ids[i]), score=s)
             for i, s in zip(items, scores, strict=True)

@@ -18,7 +18,6 @@ from langgraph.config import get_stream_writer
 from crs.engine import Engine
 from crs.nlg import ProfileSource, ReplyPlan, Responder, StreamingResponder
 from crs.nlu import NLUContext, Understander
-from crs.policy import top_k
 from crs.reply import Reply
 from crs.state import Action, DialogueState, Feedback, Recommendation
 from kb.errors import UnknownIdError
@@ -201,29 +200,19 @@ class TurnSteps:
         if self.engine.settings.no_rule == "soft":
             avoid.update(dialogue.rejected)
         avoid.difference_update(dialogue.accepted)
-        shown = [r.item_id for r in action.recommendations]
-        if not avoid or not any(set(self._attribute_ids(i)) & avoid for i in shown):
+        if not avoid:
             return action
-        view = self.engine.view(dialogue)
         disliked = np.zeros(g.n_items, dtype=bool)
         for attr in avoid:
             disliked[g.attr_items.row(g.attr_index[attr])] = True
-        keep = ~disliked[view.candidates]
-        if not keep.any():
+        if not any(disliked[g.item_index[r.item_id]] for r in action.recommendations):
+            return action
+        view = self.engine.view(dialogue)
+        left = int((~disliked[view.candidates]).sum())
+        if left == 0:
             return Action(kind="clarify", candidates=0)
-        candidates, scores = view.candidates[keep], view.scores[keep]
-        best = top_k(candidates, scores, self.engine.settings.top_k)
-        score_of = dict(zip(candidates.tolist(), scores.tolist(), strict=True))
-        recs = tuple(
-            Recommendation(item_id=g.item_ids[i], name=g.item_names[i],
-                           path=(*dialogue.accepted, g.item_ids[i]), score=score_of[i])
-            for i in best.tolist()
-        )
-        return Action(kind="recommend", recommendations=recs, candidates=int(keep.sum()))
-
-    def _attribute_ids(self, item_id: str) -> list[str]:
-        g = self.engine.graph
-        return [g.attr_ids[a] for a in g.item_attrs.row(g.item_index[item_id]).tolist()]
+        recs = self.engine.recommendations(dialogue, view, exclude=disliked)
+        return Action(kind="recommend", recommendations=recs, candidates=left)
 
     @staticmethod
     def _remembered_like(dialogue: DialogueState, feedback: Feedback | None, kind: str | None) -> str | None:
