@@ -59,10 +59,10 @@ def main() -> None:
             action = engine.decide(state)
             state = engine.record(state, action)
             step_ms.append((time.perf_counter() - t0) * 1000)
-            if action.kind == "ask":
-                yes = action.attribute in target_attrs
-                feedback = Feedback(accept_attributes=(action.attribute,)) if yes else Feedback(
-                    reject_attributes=(action.attribute,))
+            if action.kind == "ask" and action.attribute is not None:
+                asked = action.attribute
+                yes = asked in target_attrs
+                feedback = Feedback(accept_attributes=(asked,)) if yes else Feedback(reject_attributes=(asked,))
             elif action.kind == "recommend":
                 ids = tuple(r.item_id for r in action.recommendations)
                 if target in ids:
@@ -85,16 +85,17 @@ def main() -> None:
             for _ in range(14):
                 if reply.action == "ask":
                     assert reply.question is not None
-                    action = AnswerQuestion(yes=reply.question.attribute in target_attrs)
+                    answer: AnswerQuestion | RejectItems = AnswerQuestion(
+                        yes=reply.question.attribute in target_attrs)
                 elif reply.action == "recommend":
-                    ids = [r.id for r in reply.recommendations]
-                    if target in ids:
+                    shown = [r.id for r in reply.recommendations]
+                    if target in shown:
                         break
-                    action = RejectItems(item_ids=ids)
+                    answer = RejectItems(item_ids=shown)
                 else:
                     break
                 t0 = time.perf_counter()
-                reply = rec.act(user, session, action)
+                reply = rec.act(user, session, answer)
                 turn_ms.append((time.perf_counter() - t0) * 1000)
 
     for name, values in (("engine step", step_ms), ("graph turn (with checkpoint)", turn_ms)):

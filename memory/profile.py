@@ -27,13 +27,16 @@ __all__ = ["Profile", "ProfileSettings", "base_rates", "build_profile"]
 
 
 class ProfileSettings(BaseModel):
-    """How evidence becomes prior weights.
+    """How evidence becomes prior weights. The best values depend on the catalog's vocabulary.
 
-    Tuned on the LastFM *valid* split (150 users, 5 sessions, ``evals.memory.tune_profile_settings``
-    with an in-memory store): AT ratio memory-on/off 0.805 at (0.3, 1, 3), 0.795 at the defaults
-    (0.1, 0.5, 4); larger dislike scales or caps, or a smaller smoothing, changed it by < 0.01.
-    Negative evidence matters more than positive: under the strict "no" rule the engine does not
-    prune rejected attributes, and a remembered dislike is the only soft pruning it gets.
+    The defaults were tuned on the LastFM *valid* split (33 coarse tags; 150 users, 5 sessions,
+    ``evals.memory.tune_profile_settings`` with an in-memory store): AT ratio memory-on/off
+    0.781 at the defaults; on LastFM the positive weights barely matter (like_scale 0: 0.786)
+    and negative evidence does the work, since under the strict "no" rule the engine does not
+    prune rejected attributes and a remembered dislike is the only soft pruning it gets. With
+    a fine-grained vocabulary a remembered "yes" says much more and strong dislikes over-prune:
+    LastFM* (8,438 tags) is best at like_scale = dislike_scale = 1 (0.677 against 0.845 at the
+    defaults; see ``evals.memory.TUNED_PROFILES``). Tune on your own catalog's valid split.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

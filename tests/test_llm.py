@@ -424,8 +424,8 @@ def test_sanitizing_user_text_removes_quote_tags_and_control_characters() -> Non
 def test_recommender_streams_an_llm_reply_through_the_graph(tmp_path) -> None:
     from crs import Recommender, Settings
     from crs.policy import PolicySettings
-    from tests.conftest import TOY_ITEMS, TOY_VOCAB
     from kb import Catalog, build_graph
+    from tests.conftest import TOY_ITEMS, TOY_VOCAB
 
     graph = build_graph(Catalog(items=list(TOY_ITEMS), vocabulary=TOY_VOCAB))
     text = "Kind of Blue and Blue Train: pure jazz."

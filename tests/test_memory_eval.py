@@ -9,7 +9,8 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-from evals.memory import measure_retrieval_latency, memory_command, run_memory_eval
+from evals.memory import TUNED_PROFILES, history_reference, measure_retrieval_latency, memory_command, run_memory_eval
+from memory import ProfileSettings
 from tests.conftest import require_data
 
 
@@ -46,6 +47,38 @@ def test_memory_command_writes_json(tmp_path: Path) -> None:
                                    "--sessions", "2", "--seed", "1", "--latency-memories", "0",
                                    "--json", str(out)])
     assert res.exit_code == 0, res.output
-    assert json.loads(out.read_text())["users"] == 6
+    result = json.loads(out.read_text())
+    assert result["users"] == 6
+    assert result["profile_settings"] == TUNED_PROFILES["lastfm"].model_dump()
     bad = CliRunner().invoke(app, ["--dataset", "movielens"])
     assert bad.exit_code == 2 and "unknown dataset" in bad.output
+
+
+@pytest.mark.slow
+def test_profile_settings_are_per_dataset_and_can_be_overridden(tmp_path: Path) -> None:
+    data_dir = require_data("lastfm_star")
+    # The two benchmarks' vocabularies differ by 250x: their tuned settings differ too.
+    assert TUNED_PROFILES["lastfm_star"] != TUNED_PROFILES["lastfm"]
+    app = typer.Typer()
+    app.command()(memory_command)
+    out = tmp_path / "memory.json"
+    args = ["--dataset", "lastfm_star", "--data-dir", str(data_dir), "--users", "4", "--sessions", "2",
+            "--latency-memories", "0", "--json", str(out)]
+    res = CliRunner().invoke(app, [*args, "--profile", '{"dislike_scale": 2.5}'])
+    assert res.exit_code == 0, res.output
+    used = json.loads(out.read_text())["profile_settings"]
+    expected = ProfileSettings.model_validate({**TUNED_PROFILES["lastfm_star"].model_dump(), "dislike_scale": 2.5})
+    assert used == expected.model_dump()
+    for bad, message in (('{"dislike_scal": 2}', "dislike_scal"), ("[1]", "JSON object"),
+                         ("{nope", "--profile"), ('{"like_scale": -1}', "like_scale")):
+        res = CliRunner().invoke(app, [*args, "--profile", bad])
+        assert res.exit_code == 2 and message in res.output, (bad, res.output)
+
+
+@pytest.mark.slow
+def test_history_reference_runs_the_same_sessions_with_the_whole_history() -> None:
+    data_dir = require_data("lastfm")
+    r = history_reference("lastfm", data_dir, users=20, sessions=3, seed=0, split="valid")
+    assert r["memory_off"]["episodes"] == r["training_history_prior"]["episodes"] > 20  # returning sessions only
+    assert r["training_history_prior"]["AT"] < r["memory_off"]["AT"]  # a whole history is worth something
+    assert r["AT_ratio"] == round(r["training_history_prior"]["AT"] / r["memory_off"]["AT"], 4)
