@@ -144,7 +144,8 @@ class Recommender:
             from memory import ReflectiveMemory
 
             kwargs["memory"] = ReflectiveMemory.open(
-                settings.state_dir / "memory", host=settings.memory_host, port=settings.memory_port, graph=graph)
+                settings.state_dir / "memory", host=settings.memory_host, port=settings.memory_port, graph=graph,
+                settings=settings.memory_settings)
         return cls(graph, vocabulary=vocabulary, settings=settings, **kwargs)
 
     # ---------------------------------------------------------------- turns

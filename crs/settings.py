@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from crs.llm.config import LLMSettings, TokenBudget
 from crs.personas import Persona
 from crs.policy import PolicySettings
+from memory.config import MemorySettings, ProfileSettings, RerankerSettings
 
 __all__ = ["Settings", "SettingsError", "default_state_dir", "load_settings"]
 
@@ -47,6 +48,9 @@ class Settings(BaseModel):
     memory: bool = Field(True, description="long-term memory of each user across sessions (Chroma)")
     memory_host: str | None = Field(None, description="a Chroma server (`chroma run`) instead of the embedded store")
     memory_port: int = Field(8000, ge=1, le=65535)
+    memory_settings: MemorySettings = Field(
+        default_factory=MemorySettings,
+        description="reflection, reranker and profile knobs; tune `profile` on your catalog's valid split")
     max_message_chars: int = Field(2000, ge=1)
     embeddings: bool = Field(True, description="map free text to attributes with offline embeddings")
     persona: str | Persona = Field("default", description="a bundled persona's name, a .yaml file, or a table")
@@ -105,6 +109,8 @@ def _describe(exc: ValidationError, path: Path, text: str) -> str:
 
 _SUBMODELS: dict[tuple[str, ...], type[BaseModel]] = {
     ("policy",): PolicySettings, ("llm",): LLMSettings, ("llm", "budget"): TokenBudget,
+    ("memory_settings",): MemorySettings, ("memory_settings", "profile"): ProfileSettings,
+    ("memory_settings", "reranker"): RerankerSettings,
 }
 
 

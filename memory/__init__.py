@@ -7,26 +7,62 @@ with a small model learned online (RMM); the profile of the valid memories is a 
 for the engine. See ``memory.reflective.ReflectiveMemory`` for the conversation's hooks.
 """
 
-from memory.chroma_store import ChromaMemoryStore, Layout
-from memory.embedding import EMBEDDING_NAME, OfflineEmbeddingFunction
-from memory.entry import MemoryEntry, MemoryKind, memory_id
-from memory.inmemory import InMemoryStore
-from memory.llm import LLMMemory, ReflectionError, ReflectionOutput, llm_candidates
-from memory.profile import Profile, ProfileSettings, base_rates, build_profile
-from memory.reflection import Candidate, ReflectionResult, apply_candidates, offline_candidates
-from memory.reflective import MemorySettings, ReflectiveMemory, Retrieval
-from memory.reranker import Reranker, RerankerBank, RerankerSettings, gumbel_top_m
-from memory.session import SessionRecord, TurnEvent, update_record
-from memory.statements import Statement, find_statements
-from memory.store import (
-    IsolationError,
-    MemoryHit,
-    MemoryStore,
-    MemoryStoreError,
-    StoreUnavailable,
-    UserMemories,
-)
-from memory.tokens import encoding, fit_to_budget, prepare_offline_tiktoken, token_count
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:  # the names below, for type checkers; at run time they load when first used
+    from memory.chroma_store import ChromaMemoryStore, Layout
+    from memory.config import MemorySettings, ProfileSettings, RerankerSettings
+    from memory.embedding import EMBEDDING_NAME, OfflineEmbeddingFunction
+    from memory.entry import MemoryEntry, MemoryKind, memory_id
+    from memory.inmemory import InMemoryStore
+    from memory.llm import LLMMemory, ReflectionError, ReflectionOutput, llm_candidates
+    from memory.profile import Profile, base_rates, build_profile
+    from memory.reflection import Candidate, ReflectionResult, apply_candidates, offline_candidates
+    from memory.reflective import ReflectiveMemory, Retrieval
+    from memory.reranker import Reranker, RerankerBank, gumbel_top_m
+    from memory.session import SessionRecord, TurnEvent, update_record
+    from memory.statements import Statement, find_statements
+    from memory.store import (
+        IsolationError,
+        MemoryHit,
+        MemoryStore,
+        MemoryStoreError,
+        StoreUnavailable,
+        UserMemories,
+    )
+    from memory.tokens import encoding, fit_to_budget, prepare_offline_tiktoken, token_count
+
+# Importing the store pulls in chromadb (about a second): settings files and tools that only
+# need the settings models import ``memory`` without paying for it.
+_SUBMODULES: dict[str, tuple[str, ...]] = {
+    "chroma_store": ("ChromaMemoryStore", "Layout"),
+    "config": ("MemorySettings", "ProfileSettings", "RerankerSettings"),
+    "embedding": ("EMBEDDING_NAME", "OfflineEmbeddingFunction"),
+    "entry": ("MemoryEntry", "MemoryKind", "memory_id"),
+    "inmemory": ("InMemoryStore",),
+    "llm": ("LLMMemory", "ReflectionError", "ReflectionOutput", "llm_candidates"),
+    "profile": ("Profile", "base_rates", "build_profile"),
+    "reflection": ("Candidate", "ReflectionResult", "apply_candidates", "offline_candidates"),
+    "reflective": ("ReflectiveMemory", "Retrieval"),
+    "reranker": ("Reranker", "RerankerBank", "gumbel_top_m"),
+    "session": ("SessionRecord", "TurnEvent", "update_record"),
+    "statements": ("Statement", "find_statements"),
+    "store": ("IsolationError", "MemoryHit", "MemoryStore", "MemoryStoreError", "StoreUnavailable",
+              "UserMemories"),
+    "tokens": ("encoding", "fit_to_budget", "prepare_offline_tiktoken", "token_count"),
+}
+_WHERE = {name: module for module, names in _SUBMODULES.items() for name in names}
+
+
+def __getattr__(name: str) -> Any:
+    module = _WHERE.get(name)
+    if module is None:
+        raise AttributeError(f"module 'memory' has no attribute {name!r}")
+    value = getattr(import_module(f"memory.{module}"), name)
+    globals()[name] = value  # later reads skip this function
+    return value
+
 
 __all__ = [
     "EMBEDDING_NAME",

@@ -22,13 +22,13 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
 
 from kb.graph import KnowledgeGraph
 from memory.chroma_store import ChromaMemoryStore
+from memory.config import MemorySettings
 from memory.entry import MemoryEntry
 from memory.llm import ReflectionError, llm_candidates
-from memory.profile import Profile, ProfileSettings, base_rates, build_profile
+from memory.profile import Profile, base_rates, build_profile
 from memory.reflection import (
     Candidate,
     ReflectionResult,
@@ -36,7 +36,7 @@ from memory.reflection import (
     offline_candidates,
     summary_candidate,
 )
-from memory.reranker import RerankerBank, RerankerSettings, gumbel_top_m
+from memory.reranker import RerankerBank, gumbel_top_m
 from memory.session import SessionRecord, update_record
 from memory.store import MemoryHit, MemoryStore, MemoryStoreError
 from memory.tokens import fit_to_budget
@@ -46,21 +46,6 @@ __all__ = ["MemorySettings", "ReflectiveMemory", "Retrieval"]
 log = logging.getLogger(__name__)
 
 _END_ACTIONS = {"accepted", "thanks"}
-
-
-class MemorySettings(BaseModel):
-    """Settings of long-term memory. Unknown keys are errors."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    reflect_every: int = Field(8, ge=0, description="reflect after every N turns of a session (0: off)")
-    merge_threshold: float = Field(0.9, gt=0, le=1, description="cosine above which memories merge")
-    token_budget: int = Field(300, ge=0, description="tokens of memory text given to generation")
-    encoding: str = Field("cl100k_base", description="tiktoken encoding for budgets")
-    use_reranker: bool = True
-    profile: ProfileSettings = Field(default_factory=ProfileSettings)
-    reranker: RerankerSettings = Field(default_factory=RerankerSettings)
-    seed: int = 0
 
 
 @dataclass

@@ -30,25 +30,13 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
-from pydantic import BaseModel, ConfigDict, Field
+
+from memory.config import RerankerSettings
 
 __all__ = ["Reranker", "RerankerBank", "RerankerSettings", "gumbel_top_m"]
 
 log = logging.getLogger(__name__)
 F32 = NDArray[np.float32]
-
-
-class RerankerSettings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    rank: int = Field(8, ge=1, le=512, description="rank of each residual adapter")
-    top_k: int = Field(20, ge=1, description="K: memories retrieved by similarity")
-    sample_m: int = Field(5, ge=1, description="M: memories kept of the K (sampled)")
-    temperature: float = Field(0.1, gt=0, description="softmax temperature of the sampling")
-    learning_rate: float = Field(0.05, gt=0)
-    baseline_decay: float = Field(0.9, ge=0, lt=1, description="running-mean reward baseline")
-    max_grad_norm: float = Field(1.0, gt=0)
-    init_scale: float = Field(0.1, gt=0, description="scale of the random V at start")
 
 
 def gumbel_top_m(logits: NDArray[np.float64], m: int, rng: np.random.Generator) -> NDArray[np.int64]:

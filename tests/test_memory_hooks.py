@@ -82,3 +82,21 @@ def test_forget_me_leaves_no_trace(setup: tuple[Recommender, ReflectiveMemory], 
         assert all(not str(t).startswith("3:ann:") for (t,) in cur.fetchall())
     assert mem.prior("ann") == [] and mem.profile("ann").is_empty
     assert dict(mem.prior("bob")).get("genre:rock", 0) > 0  # others untouched
+
+
+def test_memory_settings_from_a_settings_file_reach_the_memory(tmp_path: Path) -> None:
+    from crs.settings import SettingsError, load_settings
+
+    path = tmp_path / "crs.toml"
+    path.write_text(f'state_dir = "{tmp_path / "state"}"\nembeddings = false\n\n'
+                    "[memory_settings]\nreflect_every = 3\n\n"
+                    "[memory_settings.profile]\nlike_scale = 1.0\ndislike_scale = 1.0\n", encoding="utf-8")
+    rec = Recommender.from_settings(load_settings(path))
+    mem = rec.memory
+    assert isinstance(mem, ReflectiveMemory)
+    assert mem.settings.reflect_every == 3
+    assert (mem.settings.profile.like_scale, mem.settings.profile.dislike_scale) == (1.0, 1.0)
+    path.write_text("[memory_settings.profile]\ndislike_scal = 1.0\n", encoding="utf-8")
+    with pytest.raises(SettingsError, match=r"line 2: unknown setting 'memory_settings.profile.dislike_scal' "
+                                            r"\(did you mean 'dislike_scale'\?\)"):
+        load_settings(path)
