@@ -287,8 +287,10 @@ class TemplateNLG:
     def _structure(self, plan: ReplyPlan, voice: Voice) -> tuple[Question | None, list[RecommendedItem]]:
         if plan.kind == "ask" and plan.attribute is not None:
             attr = self.graph.attributes[self.graph.attr_index[plan.attribute]]
-            options = [self.value(a) for a in plan.options] or [attr.value]
-            return Question(attribute=attr.id, facet=attr.facet, value=attr.value, options=options), []
+            ids = list(plan.options) or [attr.id]
+            options = [self.value(a) for a in ids]
+            return Question(attribute=attr.id, facet=attr.facet, value=attr.value, options=options,
+                            option_ids=ids), []
         if plan.kind == "recommend" or (plan.kind == "explain" and plan.item is not None):
             recs = plan.recommendations if plan.kind == "recommend" else plan.recommendations[:1]
             return None, [

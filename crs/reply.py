@@ -18,6 +18,7 @@ class Question(BaseModel):
     facet: str
     value: str
     options: list[str] = Field(default_factory=list, description="values offered, asked one first")
+    option_ids: list[str] = Field(default_factory=list, description="attribute ids of ``options``, in order")
 
 
 class RecommendedItem(BaseModel):

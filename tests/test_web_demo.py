@@ -64,12 +64,7 @@ def test_api_endpoint_answers_on_loopback(served: tuple[str, Recommender]) -> No
 
 def test_a_person_can_chat_in_the_browser(served: tuple[str, Recommender], browser: Any, tmp_path: Path) -> None:
     url, rec = served
-    page = browser.new_page()
-    page.goto(url, wait_until="load")
-    box = page.get_by_role("textbox").first
-    box.wait_for(timeout=30_000)
-    box.fill("some jazz please")
-    box.press("Enter")
+    page, box = _open_and_say(browser, url, "some jazz please")
     bots = page.locator("[data-testid='bot']")
     page.wait_for_function("() => document.querySelectorAll('[data-testid=\"bot\"]').length >= 1",
                            timeout=20_000)
@@ -89,8 +84,41 @@ def test_a_person_can_chat_in_the_browser(served: tuple[str, Recommender], brows
     page.close()
 
 
+def _open_and_say(browser: Any, url: str, text: str) -> tuple[Any, Any]:
+    """A new tab on the demo that has sent ``text``; returns the page and its message box."""
+    page = browser.new_page()
+    page.goto(url, wait_until="load")
+    box = page.get_by_role("textbox").first
+    box.wait_for(timeout=30_000)
+    box.fill(text)
+    box.press("Enter")
+    return page, box
+
+
 def _sessions(rec: Recommender) -> list[str]:
     """Session ids of the web user that have checkpoints (one browser tab = one session)."""
     prefix = "3:web:"
     threads = {c.config["configurable"]["thread_id"] for c in rec.checkpointer.list(None)}
     return [t[len(prefix):] for t in threads if t.startswith(prefix)]
+
+
+def test_quick_replies_answer_and_choose_in_the_browser(served: tuple[str, Recommender], browser: Any) -> None:
+    url, rec = served
+    page, _ = _open_and_say(browser, url, "something from the 1960s")
+    quick = page.locator("button.quick-reply:visible")
+    page.get_by_role("button", name="Just recommend", exact=True).wait_for(timeout=20_000)
+    asked = [b.strip() for b in quick.all_inner_texts()]
+    assert asked[:2] == ["Yes", "No"] and asked[-1] == "Just recommend"
+    page.get_by_role("button", name="Just recommend", exact=True).click()
+    page.get_by_role("button", name="None of these", exact=True).wait_for(timeout=20_000)
+    offered = [b.strip() for b in quick.all_inner_texts()][:-1]
+    assert len(offered) == 3  # one button per recommended item (top_k = 3)
+    page.get_by_role("button", name=offered[0], exact=True).click()
+    page.get_by_role("button", name="Start over", exact=True).wait_for(timeout=20_000)
+    users = page.locator("[data-testid='user']")
+    assert users.last.inner_text().strip() == offered[0]  # the tap shows as the person's message
+    (session,) = [s for s in _sessions(rec) if rec.transcript("web", s)[0]["content"] == "something from the 1960s"]
+    state = rec.state("web", session)
+    assert state is not None and state.accepted_item is not None
+    assert rec.graph.item_names[rec.graph.item_index[state.accepted_item]] == offered[0]
+    page.close()

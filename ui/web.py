@@ -1,36 +1,117 @@
-"""A minimal Gradio chat over the public API: one browser tab is one session."""
+"""The Gradio chat demo over the public API: one browser tab is one session.
+
+A person can type, or tap a quick reply under the chat: yes / no and the other values offered
+with a question, one button per recommended item and "none of these", "start over" at the
+end. Buttons send structured actions (``Recommender.act``), so a tap is never misread. Typed
+replies stream as they are written (an LLM's grow word by word; templates arrive at once).
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
-from crs.api import Recommender
+from crs.api import InvalidInput, Recommender
+from crs.reply import Reply
 
-__all__ = ["build_demo", "launch"]
+__all__ = ["MAX_QUICK_REPLIES", "QuickReply", "build_demo", "launch", "quick_replies"]
+
+MAX_QUICK_REPLIES = 6
+_STALE = "That choice is no longer open."
+
+
+@dataclass(frozen=True)
+class QuickReply:
+    """A button under the chat: its label (also shown as the person's message) and action."""
+
+    label: str
+    action: dict[str, Any]
+
+
+def quick_replies(reply: Reply) -> list[QuickReply]:
+    """The buttons that fit a reply, at most :data:`MAX_QUICK_REPLIES`."""
+    out: list[QuickReply] = []
+    if reply.action == "ask" and reply.question is not None:
+        q = reply.question
+        out += [QuickReply("Yes", {"type": "answer", "yes": True}),
+                QuickReply("No", {"type": "answer", "yes": False})]
+        for value, attr in zip(q.options, q.option_ids, strict=False):
+            if attr != q.attribute:  # "yes" already stands for the asked value
+                out.append(QuickReply(value, {"type": "attributes", "accept": [attr]}))
+        out = out[: MAX_QUICK_REPLIES - 1]
+        out.append(QuickReply("Just recommend", {"type": "recommend_now"}))
+    elif reply.action == "recommend" and reply.recommendations:
+        items = reply.recommendations[: MAX_QUICK_REPLIES - 1]
+        out += [QuickReply(r.name, {"type": "accept_item", "item_id": r.id}) for r in items]
+        out.append(QuickReply("None of these", {"type": "reject_items",
+                                                "item_ids": [r.id for r in reply.recommendations]}))
+    elif reply.action in ("accepted", "thanks"):
+        out.append(QuickReply("Start over", {"type": "start_over"}))
+    return out
 
 
 def build_demo(rec: Recommender, *, user_id: str = "web") -> Any:
     os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
     import gradio as gr
+    from gradio.events import api as api_endpoint
 
-    def respond(message: str, history: list[dict[str, Any]], session: str | None) -> tuple[str, str]:
+    def buttons(choices: list[QuickReply]) -> list[Any]:
+        return [gr.Button(value=choices[i].label, visible=True) if i < len(choices) else gr.Button(visible=False)
+                for i in range(MAX_QUICK_REPLIES)]
+
+    def packed(choices: list[QuickReply]) -> list[dict[str, Any]]:  # gr.State holds plain data
+        return [{"label": c.label, "action": c.action} for c in choices]
+
+    def on_text(message: str, history: list[dict[str, Any]], session: str | None) -> Iterator[list[Any]]:
         session = session or uuid.uuid4().hex
-        return rec.chat(user_id, session, message).text, session
+        history = [*history, {"role": "user", "content": message}, {"role": "assistant", "content": ""}]
+        reply: Reply | None = None
+        for reply in rec.chat_stream(user_id, session, message):
+            history[-1] = {"role": "assistant", "content": reply.text}
+            yield [history, session, [], "", *buttons([])]
+        choices = quick_replies(reply) if reply is not None else []
+        yield [history, session, packed(choices), "", *buttons(choices)]
+
+    def on_button(index: int) -> Any:
+        def tap(history: list[dict[str, Any]], session: str | None, choices: list[dict[str, Any]]) -> list[Any]:
+            if session is None or index >= len(choices):
+                return [history, session, choices, *buttons([QuickReply(**c) for c in choices])]
+            chosen = choices[index]
+            history = [*history, {"role": "user", "content": chosen["label"]}]
+            try:
+                reply = rec.act(user_id, session, chosen["action"])
+            except InvalidInput as exc:  # e.g. the question was answered by typing meanwhile
+                history.append({"role": "assistant", "content": f"{_STALE} ({exc}) Tell me what you'd like."})
+                return [history, session, [], *buttons([])]
+            history.append({"role": "assistant", "content": reply.text})
+            new = quick_replies(reply)
+            return [history, session, packed(new), *buttons(new)]
+        return tap
 
     with gr.Blocks(title="crs — conversational recommender") as demo:
+        gr.Markdown("## crs\nTell me what you're in the mood for. I'll ask a few questions and recommend.")
         session = gr.State(None)
-        gr.ChatInterface(
-            respond,
-            additional_inputs=[session],
-            additional_outputs=[session],
-            title="crs",
-            description="Tell me what you're in the mood for. I'll ask a few questions and recommend.",
-            examples=[["something calm from the 60s"], ["just recommend something"]],
-            api_name="chat",
-        )
+        choices = gr.State([])
+        chat = gr.Chatbot(label="Conversation", height=460, sanitize_html=True)
+        with gr.Row():
+            quick = [gr.Button(visible=False, size="sm", elem_classes=["quick-reply"])
+                     for _ in range(MAX_QUICK_REPLIES)]
+        box = gr.Textbox(placeholder="something calm from the 60s", show_label=False, submit_btn=True)
+        gr.Examples([["something calm from the 60s"], ["just recommend something"]], inputs=[box])
+        box.submit(on_text, [box, chat, session], [chat, session, choices, box, *quick], api_visibility="private")
+        for i, button in enumerate(quick):
+            button.click(on_button(i), [chat, session, choices], [chat, session, choices, *quick],
+                         api_visibility="private")
+
+        def api_chat(message: str, session_id: str | None = None) -> str:
+            """One message in, the reply's text out; a new session unless ``session_id`` is given."""
+            return rec.chat(user_id, session_id or uuid.uuid4().hex, message).text
+
+        api_endpoint(api_chat, api_name="chat")
     return demo
 
 

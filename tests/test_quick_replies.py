@@ -1,0 +1,49 @@
+"""The demo's quick replies: which buttons a reply gets, and that each one is a valid action."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from crs import Recommender, Settings
+from crs.reply import Question, RecommendedItem, Reply
+from ui.web import MAX_QUICK_REPLIES, quick_replies
+
+
+def _labels(reply: Reply) -> list[str]:
+    return [q.label for q in quick_replies(reply)]
+
+
+def test_a_question_gets_yes_no_the_other_values_and_just_recommend() -> None:
+    q = Question(attribute="decade:1960s", facet="decade", value="1960s",
+                 options=["1960s", "1970s", "1950s"], option_ids=["decade:1960s", "decade:1970s", "decade:1950s"])
+    replies = quick_replies(Reply(text="60s?", action="ask", question=q))
+    assert [r.label for r in replies] == ["Yes", "No", "1970s", "1950s", "Just recommend"]
+    assert replies[2].action == {"type": "attributes", "accept": ["decade:1970s"]}
+    many = q.model_copy(update={"options": [f"v{i}" for i in range(9)],
+                                "option_ids": [f"decade:v{i}" for i in range(9)]})
+    labels = _labels(Reply(text="?", action="ask", question=many))
+    assert len(labels) == MAX_QUICK_REPLIES and labels[-1] == "Just recommend"
+
+
+def test_a_list_gets_one_button_per_item_and_none_of_these() -> None:
+    recs = [RecommendedItem(id=f"i{k}", name=f"Item {k}", why="") for k in range(3)]
+    replies = quick_replies(Reply(text="Try these.", action="recommend", recommendations=recs))
+    assert [r.label for r in replies] == ["Item 0", "Item 1", "Item 2", "None of these"]
+    assert replies[0].action == {"type": "accept_item", "item_id": "i0"}
+    assert replies[-1].action == {"type": "reject_items", "item_ids": ["i0", "i1", "i2"]}
+    assert _labels(Reply(text="Enjoy!", action="accepted")) == ["Start over"]
+    assert _labels(Reply(text="Say that again?", action="error")) == []
+
+
+def test_every_quick_reply_is_an_action_the_recommender_takes(tmp_path: Path) -> None:
+    rec = Recommender.from_settings(Settings(state_dir=tmp_path, embeddings=False, memory=False))  # bundled
+    first = rec.chat("ann", "s", "something from the 1960s")
+    assert first.action == "ask" and len(quick_replies(first)) >= 4
+    for n, choice in enumerate(quick_replies(first)):  # each button, from the same starting point
+        rec.chat("ann", f"s{n}", "something from the 1960s")
+        assert rec.act("ann", f"s{n}", choice.action).action in ("ask", "recommend", "clarify")
+    listed = rec.act("ann", "s", {"type": "recommend_now"})
+    pick = quick_replies(listed)[0]
+    assert rec.act("ann", "s", pick.action).action == "accepted"
+    state = rec.state("ann", "s")
+    assert state is not None and state.accepted_item == pick.action["item_id"]
