@@ -29,6 +29,7 @@ __all__ = [
     "Entry",
     "Lexicon",
     "Phrase",
+    "catalog_forms",
     "content_words",
     "list_position",
     "match_phrase",
@@ -252,21 +253,42 @@ def list_position(tokens: Sequence[str], i: int, shown: int, *, alone: bool) -> 
     return position % shown, used
 
 
+def _forms(name: str) -> list[tuple[str, ...]]:
+    """Stemmed token forms of a name and of its parts ("Album — Artist"); a lone token that is
+    a function word or shorter than three letters names nothing."""
+    parts = [name]
+    for separator in _NAME_SEPARATORS:
+        if separator in name:
+            parts.extend(p for p in name.split(separator) if p.strip())
+            break
+    out = []
+    for part in parts:
+        key = tuple(stem(t) for t in tokenize(part) if t not in PUNCT)
+        if key and not (len(key) == 1 and (key[0] in RESERVED or len(key[0]) < 3)):
+            out.append(key)
+    return out
+
+
 def name_forms(named: Iterable[tuple[str, str]]) -> dict[tuple[str, ...], str | None]:
     """Stemmed token forms of item names and of their parts ("Album — Artist"), mapped to the
     item id; a form shared by two items maps to None (it names neither)."""
     forms: dict[tuple[str, ...], str | None] = {}
     for item, name in named:
-        parts = [name]
-        for separator in _NAME_SEPARATORS:
-            if separator in name:
-                parts.extend(p for p in name.split(separator) if p.strip())
-                break
-        for part in parts:
-            key = tuple(stem(t) for t in tokenize(part) if t not in PUNCT)
-            if key and not (len(key) == 1 and (key[0] in RESERVED or len(key[0]) < 3)):
-                forms[key] = item if forms.get(key, item) == item else None
+        for key in _forms(name):
+            forms[key] = item if forms.get(key, item) == item else None
     return forms
+
+
+def catalog_forms(named: Iterable[tuple[str, str]]) -> dict[tuple[str, ...], tuple[str, ...]]:
+    """Like :func:`name_forms`, but a form maps to every item it names: an artist's name
+    (the part after the separator) names all of that artist's items."""
+    forms: dict[tuple[str, ...], list[str]] = {}
+    for item, name in named:
+        for key in _forms(name):
+            bucket = forms.setdefault(key, [])
+            if item not in bucket:
+                bucket.append(item)
+    return {key: tuple(items) for key, items in forms.items()}
 
 
 @dataclass(frozen=True, slots=True)

@@ -258,6 +258,7 @@ class Engine:
         self._cache_size = 512
         self._cand_cache: OrderedDict[_Key, _CandidateSet] = OrderedDict()
         self._id_cache: dict[tuple[str, ...], tuple[tuple[int, ...], IntArray]] = {}
+        self._seed_cache: dict[tuple[str, ...], FloatArray] = {}
 
     # ----------------------------------------------------------------- feedback
     def start(self, user_id: str | None = None, prior: Iterable[tuple[str, float]] = ()) -> DialogueState:
@@ -273,7 +274,8 @@ class Engine:
         for attr in (*feedback.accept_attributes, *feedback.reject_attributes):
             if attr not in attrs:
                 g.attribute(attr)
-        for item in (*feedback.reject_items, *filter(None, (feedback.accept_item, feedback.about_item))):
+        for item in (*feedback.reject_items, *feedback.like_items, *feedback.want_items,
+                     *filter(None, (feedback.accept_item, feedback.about_item))):
             if item not in items:
                 g.item(item)
 
@@ -304,6 +306,8 @@ class Engine:
             "rejected": rejected,
             "asked": _unique((*state.asked, *accept, *reject)),
             "rejected_items": rejected_items,
+            "seeds": _unique((*state.seeds, *feedback.like_items)) if feedback.like_items else state.seeds,
+            "wanted": _unique((*state.wanted, *feedback.want_items)) if feedback.want_items else state.wanted,
             "accepted_item": feedback.accept_item or state.accepted_item,
             "question": None if answered else question,
             "options": () if answered else options,
@@ -384,9 +388,16 @@ class Engine:
         acc, accepted = self._attr_indices(state.accepted)
         rej, rejected = self._attr_indices(state.rejected)
         no_rule = self.settings.no_rule
-        found = self._candidates(acc, rej if no_rule == "prune" else (), state.rejected_items)
+        # Seeds lead the excluded items, so the candidate cache extends one prefix per list.
+        excluded = (*state.seeds, *state.rejected_items) if state.seeds else state.rejected_items
+        found = self._candidates(acc, rej if no_rule == "prune" else (), excluded)
         candidates = found.items
         scores = self.scorer.score(ScoringContext(state.user_id, accepted, rejected), candidates)
+        if state.seeds:
+            scores = scores + self._seed_scores(state.seeds)[candidates]
+        if state.wanted:
+            wanted = np.isin(candidates, [g.item_index[i] for i in state.wanted])
+            scores = scores + self.settings.want_weight * wanted
         if (no_rule == "soft" and rej) or state.prior:
             adjust = np.zeros(g.n_items)
             if no_rule == "soft":
@@ -400,6 +411,24 @@ class Engine:
             return TurnView(candidates, scores, weights, None, 0.0, None)
         question = _Question(g, found, weights, state.asked, acc)
         return TurnView(candidates, scores, weights, question=question)
+
+    def _seed_scores(self, seeds: tuple[str, ...]) -> FloatArray:
+        """What the named examples add to every item: ``seed_weight`` × the share of the seeds
+        having each attribute, summed over the item's attributes (memoised: fixed per dialogue)."""
+        cached = self._seed_cache.get(seeds)
+        if cached is not None:
+            return cached
+        g = self.graph
+        rows = np.array([g.item_index[i] for i in seeds], dtype=np.int64)
+        share = g.item_attrs.weighted_column_sums(rows, np.full(len(rows), 1.0 / len(rows)))
+        owners = np.repeat(np.arange(g.n_items), np.diff(g.item_attrs.indptr))
+        added: FloatArray = self.settings.seed_weight * np.bincount(
+            owners, weights=share[g.item_attrs.indices], minlength=g.n_items).astype(np.float64)
+        added.flags.writeable = False
+        if len(self._seed_cache) > 256:
+            self._seed_cache.clear()
+        self._seed_cache[seeds] = added
+        return added
 
     def recommendations(
         self, state: DialogueState, view: TurnView, *, exclude: np.ndarray | None = None

@@ -19,6 +19,7 @@
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -59,6 +60,7 @@ class ReplyPlan:
     message: str | None = None  # this turn's user text (for an LLM voice; templates ignore it)
     history: tuple[tuple[str, str], ...] = ()  # recent (role, text) turns, oldest first
     confirm: bool = False  # the question checks a remembered like ("still in that mood?")
+    seeds: tuple[str, ...] = ()  # item ids named as examples this session ("like Kind of Blue")
 
 
 class Responder(Protocol):
@@ -198,10 +200,14 @@ class TemplateNLG:
         return set(plan.profile.dislikes) - set(plan.accepted)
 
     def _likes(self, plan: ReplyPlan) -> list[str]:
+        """What the person likes: the qualities of the examples they named (the commonest
+        first), then their remembered likes."""
+        shared = Counter(a for item in plan.seeds for a in self._item_attrs(item))
+        from_seeds = [a for a, _ in sorted(shared.items(), key=lambda kv: -kv[1])]
         if plan.profile is None:
-            return []
+            return from_seeds
         dislikes = set(plan.profile.dislikes)
-        return [a for a in self._known(plan.profile.likes) if a not in dislikes]
+        return [a for a in merge_unique(from_seeds, self._known(plan.profile.likes)) if a not in dislikes]
 
     def why(
         self, rec: Recommendation, plan: ReplyPlan | None = None, index: int = 0, voice: Voice | None = None

@@ -48,6 +48,7 @@ from crs._lexicon import (
     EmbeddingIndex,
     Entry,
     Lexicon,
+    catalog_forms,
     content_words,
     list_position,
     match_phrase,
@@ -63,7 +64,12 @@ __all__ = ["MAX_CHARS", "NLUContext", "OfflineNLU", "Understander"]
 
 _ARTICLES = frozenset({"the", "a", "an", "any", "more", "too", "so", "very"})
 _OPENERS = frozenset({"oh", "well", "hmm", "um", "uh", "ah", "er", "so", "actually", "honestly", "then", "i"})
-_MENTIONS = ("attr", "item", "this_item")
+_MENTIONS = ("attr", "item", "this_item", "seed")
+#: words after which a catalog name is an example of what is wanted ("something like X")
+_SEED_CUES = frozenset({"like", "as", "to", "of", "love", "loved", "enjoy", "enjoyed", "into"})
+#: words after which a catalog name is what is wanted itself ("anything by Miles Davis")
+_WANT_CUES = frozenset({"by", "from"})
+_SEP = "\x1f"  # joins the item ids of one seed mention in an event's argument
 _EMBEDDED = (None, "pos", "filler")  # tokens (by owning event kind) kept in an embedded clause
 _Preferred = tuple[frozenset[int], frozenset[str]]  # attribute indices, facets
 _Names = dict[tuple[str, ...], str | None]  # stemmed name forms of shown items → item id
@@ -142,6 +148,7 @@ class OfflineNLU:
         self._lexicon = Lexicon(graph.attributes, fuzzy_cutoff)
         self._cutoff = float(fuzzy_cutoff)
         self._index = EmbeddingIndex(embedder, graph.attributes) if embedder is not None else None
+        self._catalog: dict[tuple[str, ...], tuple[str, ...]] | None = None  # built when first needed
         self._threshold = embedding_threshold
         self._margin = embedding_margin
 
@@ -170,10 +177,13 @@ class OfflineNLU:
             ref = _match_ref(reading, i)
             lexical = self._lexicon.match(reading.stems, i)
             n_lex = lexical[0] if lexical else 0
+            seed = self._match_seed(reading, i) if ref is None else None
             if raw[i] in PUNCT:
                 reading.add("boundary", "", i, i + 1)
             elif ref is not None and ref[0] >= max(n_phrase, n_lex):
                 reading.add("item", ref[1], i, i + ref[0])
+            elif seed is not None and seed[0] > max(n_phrase, n_lex):
+                reading.add("seed", _SEP.join((seed[1], *seed[2])), i, i + seed[0])
             elif phrase is not None and n_phrase >= n_lex:
                 reading.add(phrase.kind, phrase.arg, i, i + n_phrase)
             elif lexical is not None:
@@ -191,6 +201,33 @@ class OfflineNLU:
         asked = [index[a] for a in (context.question, *context.options) if a in index]
         accepted = [index[a] for a in context.accepted if a in index]
         return frozenset(asked + accepted), frozenset(self._attributes[a].facet for a in asked)
+
+    def _match_seed(self, reading: _Reading, i: int) -> tuple[int, str, tuple[str, ...]] | None:
+        """(tokens used, "want" or "like", item ids) for a catalog item's or artist's name
+        starting at ``i``: wanted itself after "by" or "from", else an example of what is wanted.
+
+        Two or more words name an example anywhere ("Miles Davis, please"); one word only after
+        a cue ("like Nevermind"), since single words are too often just words. Either way the
+        name needs a word that is not a function word ("Something Else" names nothing).
+        Examples are not recommended themselves: the person knows them.
+        """
+        if reading.raw[i] in PUNCT:
+            return None
+        if self._catalog is None:
+            self._catalog = catalog_forms(zip(self._graph.item_ids, self._graph.item_names, strict=True))
+        k = i - 1
+        while k >= 0 and reading.raw[k] in _ARTICLES:
+            k -= 1
+        cue = reading.raw[k] if k >= 0 else ""
+        cued = cue in _SEED_CUES or cue in _WANT_CUES
+        for n in range(min(len(reading.raw) - i, 12), 0 if cued else 1, -1):
+            items = self._catalog.get(tuple(reading.stems[i : i + n]))
+            if items and any(t not in STOPWORDS for t in reading.raw[i : i + n]):
+                # A name that also fits a shown item is about the list ("the Miles Davis one"
+                # with two of his shown names neither), never an example to move away from.
+                return None if set(items) & set(reading.shown) else (
+                    n, "want" if cue in _WANT_CUES else "like", items)
+        return None
 
     def _name_forms(self, shown: Sequence[str]) -> _Names:
         index, names = self._graph.item_index, self._graph.item_names
@@ -336,6 +373,8 @@ def _assemble(reading: _Reading, answer: str | None, context: NLUContext) -> Fee
     """Walk the events with the current polarity and collect what they say."""
     attrs: dict[str, bool] = {}
     items: dict[str, bool] = {}
+    seeds: list[str] = []
+    wanted: list[str] = []
     intents: list[str] = []
     flags: set[str] = set()
 
@@ -375,6 +414,11 @@ def _assemble(reading: _Reading, answer: str | None, context: NLUContext) -> Fee
                 continue
             if kind == "attr":
                 attrs[event.arg] = polarity == "pos"
+            elif kind == "seed":  # "nothing like X" says what is not wanted, but not which part
+                mode, *named = event.arg.split(_SEP)
+                bucket = wanted if mode == "want" else seeds
+                if polarity == "pos":
+                    bucket.extend(i for i in named if i not in bucket)
             elif kind == "item":
                 items[event.arg] = polarity == "pos"
             elif context.question is not None or len(context.recommended) == 1:
@@ -385,11 +429,13 @@ def _assemble(reading: _Reading, answer: str | None, context: NLUContext) -> Fee
             intents.append(event.arg)
         elif kind in ("greet", "thanks"):
             flags.add(kind)
-    return _feedback(attrs, items, intents, flags, answer, asked=context.question is not None)
+    return _feedback(attrs, items, intents, flags, answer, asked=context.question is not None, seeds=seeds,
+                     wanted=wanted)
 
 
 def _feedback(attrs: dict[str, bool], items: dict[str, bool], intents: list[str], flags: set[str],
-              answer: str | None, *, asked: bool) -> Feedback:
+              answer: str | None, *, asked: bool, seeds: Sequence[str] = (), wanted: Sequence[str] = ()
+              ) -> Feedback:
     accept = tuple(a for a, ok in attrs.items() if ok)
     reject = tuple(a for a, ok in attrs.items() if not ok)
     accept_item = next((i for i, ok in items.items() if ok), None)
@@ -401,7 +447,8 @@ def _feedback(attrs: dict[str, bool], items: dict[str, bool], intents: list[str]
     intent: Intent
     if "recommend_now" in intents and accept_item is None:
         intent = "recommend_now"
-    elif accept or reject or accept_item or reject_items or "skip" in flags or (answer == "neutral" and asked):
+    elif accept or reject or accept_item or reject_items or seeds or wanted or "skip" in flags or (
+            answer == "neutral" and asked):
         intent = "inform"
     elif "thanks" in flags:
         intent = "thanks"
@@ -409,4 +456,5 @@ def _feedback(attrs: dict[str, bool], items: dict[str, bool], intents: list[str]
         intent = "greet"
     else:
         intent = "unknown"
-    return Feedback(accept, reject, accept_item, reject_items, intent)
+    return Feedback(accept, reject, accept_item, reject_items, intent, like_items=tuple(seeds),
+                    want_items=tuple(wanted))

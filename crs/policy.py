@@ -49,6 +49,11 @@ class PolicySettings(BaseModel):
         ),
     )
     rejection_weight: float = Field(1.0, ge=0, description="soft penalty per rejected attribute (logits)")
+    seed_weight: float = Field(
+        2.0, ge=0, description="logits per attribute shared with the items named as examples "
+        "('like Kind of Blue'), times the share of those items having it")
+    want_weight: float = Field(
+        20.0, ge=0, description="logits added to items asked for by name or artist ('anything by Miles Davis')")
     temperature: float = Field(1.0, gt=0, description="softmax temperature from scores to preference")
     confidence: float = Field(0.8, gt=0, le=1, description="recommend once the top-k hold this share")
     max_questions: int = Field(4, ge=0, description="recommend after this many questions in a row")

@@ -43,11 +43,16 @@ class Feedback:
     intent: Intent = "inform"
     #: the item a "why?" is about, when the user named one
     about_item: str | None = None
+    #: items named as examples of what is wanted ("something like Kind of Blue")
+    like_items: tuple[str, ...] = ()
+    #: items asked for themselves, e.g. an artist's ("anything by Miles Davis")
+    want_items: tuple[str, ...] = ()
 
     @property
     def is_empty(self) -> bool:
         return not (
             self.accept_attributes or self.reject_attributes or self.accept_item or self.reject_items
+            or self.like_items or self.want_items
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -68,6 +73,11 @@ class DialogueState:
     rejected: tuple[str, ...] = ()  # attribute ids the user said no to
     asked: tuple[str, ...] = ()  # attribute ids already asked about (any answer)
     rejected_items: tuple[str, ...] = ()
+    #: items named as examples ("like Kind of Blue"): their attributes weigh softly in the
+    #: scores, and they are not recommended themselves (the person knows them)
+    seeds: tuple[str, ...] = ()
+    #: items asked for by name or artist: they come first whenever they fit the path
+    wanted: tuple[str, ...] = ()
     recommended: tuple[str, ...] = ()  # the list shown last, for "the second one"
     question: str | None = None  # attribute id of the question awaiting an answer
     options: tuple[str, ...] = ()  # attribute ids offered with that question

@@ -255,7 +255,7 @@ class TurnSteps:
             kind=action.kind, turn=dialogue.turn, candidates=action.candidates,
             attribute=action.attribute, options=action.options, recommendations=recs,
             accepted=dialogue.accepted, item=item, problem=state.get("problem"),
-            examples=self.examples, confirm=confirm, **self._reply_context(state),
+            examples=self.examples, confirm=confirm, seeds=dialogue.seeds, **self._reply_context(state),
         )
         reply = self._write(plan)
         said = [{"role": "assistant", "content": reply.text, "action": reply.action}]

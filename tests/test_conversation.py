@@ -229,3 +229,14 @@ def test_lists_never_show_what_the_person_dislikes(toy_graph, toy_catalog, tmp_p
     assert shown and not {"purple-rain", "nevermind", "ok-computer", "rumours"} & shown
     again = {r.id for r in rec.chat("ann", "t", "some rock").recommendations}
     assert again <= {"purple-rain", "nevermind", "ok-computer", "rumours"} and again
+
+
+def test_naming_an_album_or_an_artist_steers_the_conversation(tmp_path: Path) -> None:
+    rec = Recommender.from_settings(Settings(state_dir=tmp_path, memory=False, embeddings=False))  # bundled
+    like = rec.chat("ann", "s1", "something like Kind of Blue")
+    listed = like if like.action == "recommend" else rec.act("ann", "s1", {"type": "recommend_now"})
+    assert listed.recommendations and "kind-of-blue" not in [r.id for r in listed.recommendations]
+    assert all("jazz" in r.why for r in listed.recommendations)  # explained by what the example has
+    by = rec.chat("bob", "s1", "anything by Miles Davis?")
+    assert by.action == "recommend"
+    assert {r.id for r in by.recommendations[:2]} == {"kind-of-blue", "bitches-brew"}

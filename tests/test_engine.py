@@ -139,3 +139,36 @@ def test_policy_helpers() -> None:
     w = preference_weights(np.array([0.0, np.log(3.0)]), 1.0)
     assert w.tolist() == pytest.approx([0.25, 0.75])
     assert top_k(np.array([5, 6, 7]), np.array([1.0, 3.0, 3.0]), 2).tolist() == [6, 7]
+
+
+@pytest.fixture(scope="module")
+def albums() -> KnowledgeGraph:
+    from kb import BUNDLED_CATALOG, build_graph, load_catalog
+
+    return build_graph(load_catalog(BUNDLED_CATALOG))
+
+
+def test_named_examples_pull_similar_items_up_and_are_not_recommended(albums: KnowledgeGraph) -> None:
+    engine = Engine(albums, settings=PolicySettings(top_k=5))
+    state = engine.apply(engine.start("ann"), Feedback(like_items=("kind-of-blue",)))
+    assert state.seeds == ("kind-of-blue",)
+    view = engine.view(state)
+    assert albums.item_index["kind-of-blue"] not in view.candidates.tolist()  # the person knows it
+    seed = set(albums.item_attrs.row(albums.item_index["kind-of-blue"]).tolist())
+    top = engine.recommendations(state, view)
+    shared = [len(seed & set(albums.item_attrs.row(albums.item_index[r.item_id]).tolist())) for r in top]
+    unseeded = engine.recommendations(engine.start("ann"), engine.view(engine.start("ann")))
+    baseline = [len(seed & set(albums.item_attrs.row(albums.item_index[r.item_id]).tolist())) for r in unseeded]
+    assert min(shared) >= 3 and sum(shared) > sum(baseline)
+    assert DialogueState.from_dict(state.to_dict()) == state
+
+
+def test_items_asked_for_come_first(albums: KnowledgeGraph) -> None:
+    engine = Engine(albums, settings=PolicySettings(top_k=3))
+    wanted = ("kind-of-blue", "bitches-brew")
+    state = engine.apply(engine.start("ann"), Feedback(want_items=wanted))
+    action = engine.decide(state)
+    assert action.kind == "recommend"
+    assert {r.item_id for r in action.recommendations[:2]} == set(wanted)
+    with pytest.raises(UnknownIdError):
+        engine.apply(state, Feedback(like_items=("no-such-album",)))

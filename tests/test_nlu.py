@@ -148,7 +148,7 @@ def test_answers_without_anything_to_answer_are_unknown(nlu: OfflineNLU) -> None
 
 
 def test_answer_words_inside_a_sentence_are_not_answers(nlu: OfflineNLU) -> None:
-    check(nlu, "do you have anything by Miles Davis", ASK, UNKNOWN)
+    check(nlu, "do you have anything by Miles Davis", ASK, Feedback(want_items=("kob", "bb")))
     check(nlu, "rock, yes", ASK, accept("genre:rock"))
     check(nlu, "maybe jazz", NONE, accept("genre:jazz"))
 
@@ -494,3 +494,24 @@ def test_items_unknown_to_the_catalog_are_only_referenced_by_position(nlu: Offli
     stale = NLUContext(recommended=("gone", "thr"))
     check(nlu, "the first one", stale, Feedback(accept_item="gone"))
     check(nlu, "thriller", stale, Feedback(accept_item="thr"))
+
+
+# -- items named as examples ("something like Kind of Blue") --------------------------------------
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("something like Kind of Blue", Feedback(like_items=("kob",))),
+    ("Miles Davis please", Feedback(like_items=("kob", "bb"))),  # an artist names all their albums
+    ("more like thriller", Feedback(like_items=("thr",))),  # one word needs a cue...
+    ("thriller", UNKNOWN),  # ...or it is just a word
+    ("nothing like Kind of Blue", UNKNOWN),  # what is not wanted, but not which part of it
+    ("anything by Miles Davis", Feedback(want_items=("kob", "bb"))),  # his albums themselves
+    ("jazz like Miles Davis from the 1970s",
+     Feedback(accept_attributes=("genre:jazz", "decade:1970s"), like_items=("kob", "bb"))),
+])
+def test_catalog_names_are_examples_of_what_is_wanted(nlu: OfflineNLU, text: str, expected: Feedback) -> None:
+    check(nlu, text, NONE, expected)
+
+
+def test_a_shown_item_named_is_chosen_not_taken_as_an_example(nlu: OfflineNLU) -> None:
+    shown = NLUContext(recommended=("kob", "hh"))
+    check(nlu, "I'll take Kind of Blue", shown, Feedback(accept_item="kob"))
