@@ -106,6 +106,12 @@ def offline_candidates(
         name = (item_names or {}).get(item, item)
         out.append(Candidate("like", f"Chose {name}.", attrs, (item,), topic=f"item:{item}", turns=item_turns,
                              confidence=0.9, key=f"item:{item}"))
+    for seed in record.final("seeds"):  # "something like Kind of Blue": they like that album
+        name = (item_names or {}).get(seed, seed)
+        seed_turns = tuple(e.turn for e in record.events if seed in e.seeds)
+        out.append(Candidate("like", f"Likes {name}.", tuple(item_attributes(seed)) if item_attributes else (),
+                             (seed,), topic=f"item:{seed}", turns=seed_turns, explicit=True, confidence=0.8,
+                             key=f"seed:{seed}"))
     structured = {(c.kind, a) for c in out for a in c.attribute_ids if not c.item_ids}
     values = {(kind, _value(a, attribute_names).lower()) for kind, a in structured}
     for turn, message in record.messages():

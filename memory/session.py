@@ -23,6 +23,7 @@ class TurnEvent:
     volunteered: tuple[str, ...] = ()  # of accepted + rejected: said without being asked
     accepted_item: str | None = None
     rejected_items: tuple[str, ...] = ()
+    seeds: tuple[str, ...] = ()  # items named as examples this turn ("like Kind of Blue")
     message: str | None = None
 
 
@@ -78,8 +79,9 @@ def update_record(record: SessionRecord, state: Mapping[str, Any]) -> SessionRec
     rej = [a for a in now.get("rejected", ()) if a not in set(prev.get("rejected", ()))]
     old_items = set(prev.get("rejected_items", ()))
     rej_items = tuple(i for i in now.get("rejected_items", ()) if i not in old_items)
+    seeds = tuple(i for i in now.get("seeds", ()) if i not in set(prev.get("seeds", ())))
     item = now.get("accepted_item") if now.get("accepted_item") != prev.get("accepted_item") else None
-    if acc or rej or rej_items or item or _user_text(state):
+    if acc or rej or rej_items or seeds or item or _user_text(state):
         record.events.append(
             TurnEvent(
                 turn=int(now.get("turn", 0)),
@@ -88,6 +90,7 @@ def update_record(record: SessionRecord, state: Mapping[str, Any]) -> SessionRec
                 volunteered=tuple(a for a in (*acc, *rej) if a not in asked),
                 accepted_item=item,
                 rejected_items=rej_items,
+                seeds=seeds,
                 message=_user_text(state),
             )
         )

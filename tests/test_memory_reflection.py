@@ -86,6 +86,17 @@ def test_session_becomes_like_dislike_item_fact_and_summary(mem: ReflectiveMemor
     assert not calm.explicit  # an answer to the bot's question is not a statement
 
 
+def test_an_album_named_as_an_example_is_remembered_as_a_like(mem: ReflectiveMemory) -> None:
+    named = _state("s1", 1, message="something like Kind of Blue")
+    named["dialogue"]["seeds"] = ["kind-of-blue"]
+    mem.observe("ann", named)
+    mem.reflect("ann", "s1")
+    liked = next(e for e in _valid(mem) if e.kind == "like")
+    assert liked.item_ids == ("kind-of-blue",) and liked.explicit and liked.turns == (1,)
+    assert "genre:jazz" in liked.attribute_ids and liked.text == "Likes Kind of Blue — Miles Davis."
+    assert "genre:jazz" in mem.profile("ann").likes
+
+
 def test_restating_a_fact_fifteen_times_leaves_one_memory(mem: ReflectiveMemory) -> None:
     for turn in range(1, 16):
         mem.observe("ann", _state("s1", turn, message="I'm vegetarian."))
