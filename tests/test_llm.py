@@ -121,6 +121,13 @@ def test_understanding_maps_structured_output_to_catalog_ids(albums: tuple[Knowl
         accept_attributes=("genre:jazz", "mood:calm"), reject_attributes=("genre:rock",))
 
 
+def test_album_names_are_read_offline_beside_the_model(albums: tuple[KnowledgeGraph, Vocabulary]) -> None:
+    graph, _ = albums
+    model = FakeListChatModel(responses=['{"intent": "inform", "accept_attributes": ["jazz"]}'])
+    reading = LLMUnderstander(model, graph).understand("jazz, something like Kind of Blue", NLUContext())
+    assert reading == Feedback(accept_attributes=("genre:jazz",), like_items=("kind-of-blue",))
+
+
 def test_understanding_with_a_structured_output_model(albums: tuple[KnowledgeGraph, Vocabulary]) -> None:
     graph, _ = albums
     model = StructuredFake(responses=["unused"], result={"intent": "inform", "accept_item": "Time Out — The Dave "

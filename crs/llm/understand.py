@@ -13,6 +13,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+from dataclasses import replace
 from typing import Any, Literal
 
 from langchain_core.language_models import BaseChatModel
@@ -159,8 +160,12 @@ class LLMUnderstander:
         except Exception as exc:  # a failed, late or invented reading: the offline parser decides
             logger.info("LLM understanding fell back to the offline parser: %s", exc)
             return self.fallback.understand(text, context)
+        offline = self.fallback.understand(text, context)
         if reading.intent == "unknown" and reading.is_empty:
-            return self.fallback.understand(text, context)
+            return offline
+        if offline.like_items or offline.want_items:  # catalog names: matched exactly, offline
+            reading = replace(reading, like_items=offline.like_items, want_items=offline.want_items,
+                              intent="inform" if reading.intent == "unknown" else reading.intent)
         return reading
 
     def read(self, text: str, context: NLUContext) -> Feedback:
