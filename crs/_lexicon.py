@@ -131,6 +131,7 @@ _GRAMMAR: Mapping[tuple[str, str], str] = {
         "without|except|excluding|exclude|avoid|hate|hates|dislike|dislikes|detest|loathe|"
         "anything but|everything but|anything except|anything other than|other than|instead of|"
         "rather than|than|less|no more|nothing|not a fan of|sick of|tired of|fed up with|"
+        "done with|finished with|had enough of|enough of|over with|no longer into|"
         "cant stand|get rid of|remove|drop|i dont want|i dont like|i dont need|i dont love|"
         "i dont really like|i dont really want|i do not want|i do not like|dont care for|"
         "i dont care for|i dont enjoy|i dont fancy|"

@@ -261,10 +261,15 @@ class Engine:
         self._seed_cache: dict[tuple[str, ...], FloatArray] = {}
 
     # ----------------------------------------------------------------- feedback
-    def start(self, user_id: str | None = None, prior: Iterable[tuple[str, float]] = ()) -> DialogueState:
-        """A fresh conversation; ``prior`` is a soft preference from long-term memory."""
-        known = [(a, float(w)) for a, w in prior if a in self.graph.attr_index]
-        return DialogueState(user_id=user_id, prior=tuple(known))
+    def start(
+        self, user_id: str | None = None, prior: Iterable[tuple[str, float]] = (), avoid: Iterable[str] = ()
+    ) -> DialogueState:
+        """A fresh conversation; ``prior`` is a soft preference from long-term memory, ``avoid``
+        the attributes the person said they are done with (kept out of lists, not of questions).
+        Ids the catalog does not have are dropped: memory may outlive a catalog build."""
+        index = self.graph.attr_index
+        known = [(a, float(w)) for a, w in prior if a in index]
+        return DialogueState(user_id=user_id, prior=tuple(known), avoid=tuple(a for a in avoid if a in index))
 
     def validate(self, feedback: Feedback) -> None:
         """Raise :class:`kb.UnknownIdError` for any id the catalog does not have."""

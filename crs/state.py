@@ -86,6 +86,8 @@ class DialogueState:
     questions_in_a_row: int = 0
     #: soft prior from long-term memory: attribute id → weight (negative for dislikes)
     prior: tuple[tuple[str, float], ...] = field(default=())
+    #: remembered stated dislikes ("done with metal"): lists leave them out unless accepted again
+    avoid: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -47,6 +47,8 @@ class MemoryHooks(Protocol):
 
     def prior(self, user_id: str) -> Sequence[tuple[str, float]]: ...
 
+    def avoid(self, user_id: str) -> Sequence[str]: ...
+
     def observe(self, user_id: str, state: TurnState) -> None: ...
 
 
@@ -115,8 +117,9 @@ class TurnSteps:
         if state.get("dialogue"):
             return {}
         user = state.get("user_id")
-        prior = self.memory.prior(user) if self.memory is not None and user else ()
-        return {"dialogue": self.engine.start(user, prior).to_dict()}
+        if self.memory is None or not user:
+            return {"dialogue": self.engine.start(user).to_dict()}
+        return {"dialogue": self.engine.start(user, self.memory.prior(user), self.memory.avoid(user)).to_dict()}
 
     def understand(self, state: TurnState) -> dict[str, Any]:
         """Turn the message into feedback, unless a button already gave structured feedback."""
@@ -146,7 +149,7 @@ class TurnSteps:
         dialogue = self._dialogue(state)
         if feedback.intent == "restart":
             # "start over with jazz": a fresh path that begins with what the message asked for
-            fresh = self.engine.start(dialogue.user_id, dialogue.prior).evolve(turn=dialogue.turn)
+            fresh = self.engine.start(dialogue.user_id, dialogue.prior, dialogue.avoid).evolve(turn=dialogue.turn)
             restart = Feedback(accept_attributes=feedback.accept_attributes,
                                reject_attributes=feedback.reject_attributes)
             return {"dialogue": self.engine.apply(fresh, restart).to_dict()}
@@ -196,7 +199,7 @@ class TurnSteps:
         person has since accepted it. If nothing else is left, the bot says so instead.
         """
         g = self.engine.graph
-        avoid = {a for a, w in dialogue.prior if w < 0}
+        avoid = set(dialogue.avoid)
         if self.engine.settings.no_rule == "soft":
             avoid.update(dialogue.rejected)
         avoid.difference_update(dialogue.accepted)

@@ -31,7 +31,7 @@ class ProfileSettings(BaseModel):
     explicit_boost: float = Field(3.0, ge=1, description="a stated preference counts this many times")
     half_life_days: float = Field(180.0, gt=0, description="evidence halves in weight after this long")
     max_weight: float = Field(8.0, gt=0, description="cap on |weight| so memory never acts as a filter")
-    max_prior: int = Field(64, ge=0, description="keep the strongest weights only")
+    max_prior: int = Field(256, ge=0, description="keep the strongest weights only")
     min_weight: float = Field(0.05, ge=0, description="drop weights smaller than this")
     implicit_negatives: bool = Field(
         True, description="an accepted item without attribute a is weak evidence against a"

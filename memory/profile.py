@@ -51,7 +51,8 @@ class Profile:
 
     user_id: str | None = None
     likes: tuple[str, ...] = ()  # attribute ids with a positive weight, strongest first
-    dislikes: tuple[str, ...] = ()  # attribute ids with a negative weight, strongest first
+    dislikes: tuple[str, ...] = ()  # said no to or stated, with a negative weight, strongest first
+    avoid: tuple[str, ...] = ()  # stated dislikes ("I'm done with metal"): kept out of lists
     facts: tuple[str, ...] = ()  # "Is vegetarian.", newest first
     style: tuple[str, ...] = ()  # "Prefers short, brief replies.", newest first
     memories: tuple[str, ...] = ()  # memory texts for generation, within the token budget
@@ -122,6 +123,7 @@ def build_profile(
     valid = [e for e in entries if e.valid_to is None and e.user_id == user_id]
     yes: dict[str, float] = {}
     no: dict[str, float] = {}
+    said_no: set[str] = set()  # attributes with direct negative evidence (not only inferred)
     stated: dict[str, int] = {}  # +1 stated like, -1 stated dislike: the newest statement wins
     stated_at: dict[str, datetime] = {}
     items: list[tuple[datetime, str]] = []
@@ -132,6 +134,8 @@ def build_profile(
         if e.explicit:
             w *= s.explicit_boost
         bucket = yes if e.kind == "like" else no
+        if e.kind == "dislike":
+            said_no.update(e.attribute_ids)
         for a in e.attribute_ids:
             bucket[a] = bucket.get(a, 0.0) + w
             if e.explicit and not e.item_ids and (a not in stated_at or e.valid_from >= stated_at[a]):
@@ -160,8 +164,13 @@ def build_profile(
         if abs(w) >= s.min_weight:
             weights[a] = w
     ranked = sorted(weights.items(), key=lambda kv: (-abs(kv[1]), kv[0]))[: s.max_prior]
-    likes = tuple(a for a, w in sorted(ranked, key=lambda kv: (-kv[1], kv[0])) if w > 0)
-    dislikes = tuple(a for a, w in sorted(ranked, key=lambda kv: (kv[1], kv[0])) if w < 0)
+    # What the person likes and dislikes is read from every weight, not only those kept for
+    # the prior, and a dislike needs a "no" or a statement: an attribute the chosen items lack
+    # weighs against it in the scores, but nobody said they were not into it.
+    by_weight = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))
+    likes = tuple(a for a, w in by_weight if w > 0)
+    dislikes = tuple(a for a, w in reversed(by_weight) if w < 0 and a in said_no)
+    avoid = tuple(a for a in dislikes if stated.get(a) == -1)
     facts = _newest_texts(valid, "fact")
     style = _newest_texts(valid, "style")
     summaries = _newest_texts(valid, "session_summary")
@@ -170,6 +179,7 @@ def build_profile(
         user_id=user_id,
         likes=likes,
         dislikes=dislikes,
+        avoid=avoid,
         facts=facts,
         style=style,
         memories=tuple(fit_to_budget([*style, *facts, *summaries], memory_budget)) if memory_budget else (),

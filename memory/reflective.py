@@ -160,6 +160,14 @@ class ReflectiveMemory:
             log.warning("memory unavailable for user %r, starting without it: %s", user_id, exc)
             return []
 
+    def avoid(self, user_id: str) -> list[str]:
+        """Attributes the user said they are done with, to keep out of lists (none if the store fails)."""
+        try:
+            return list(self.load_profile(user_id).avoid)
+        except MemoryStoreError as exc:
+            log.warning("memory unavailable for user %r, starting without it: %s", user_id, exc)
+            return []
+
     def observe(self, user_id: str, state: Mapping[str, Any]) -> None:
         """Fold one finished turn into the session; reflect at the session's end or every N turns.
 

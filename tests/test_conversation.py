@@ -174,6 +174,9 @@ class _Remembers:
     def prior(self, user_id: str):
         return [("mood:calm", 1.0), ("genre:rock", -1.0)] if user_id == "ann" else []
 
+    def avoid(self, user_id: str):
+        return ["genre:rock"] if user_id == "ann" else []
+
     def observe(self, user_id: str, state) -> None:
         pass
 
@@ -240,3 +243,20 @@ def test_naming_an_album_or_an_artist_steers_the_conversation(tmp_path: Path) ->
     by = rec.chat("bob", "s1", "anything by Miles Davis?")
     assert by.action == "recommend"
     assert {r.id for r in by.recommendations[:2]} == {"kind-of-blue", "bitches-brew"}
+
+
+def test_a_returning_user_is_not_boxed_in_by_what_they_chose_before(tmp_path: Path) -> None:
+    rec = Recommender.from_settings(Settings(state_dir=tmp_path, embeddings=False))  # bundled, real memory
+    rec.chat("ann", "s1", "calm jazz from the 1950s")
+    listed = rec.act("ann", "s1", {"type": "recommend_now"})
+    assert rec.act("ann", "s1", {"type": "accept_item", "item_id": listed.recommendations[0].id}).action == "accepted"
+    rock = rec.chat("ann", "s2", "some rock please")
+    rock = rock if rock.action == "recommend" else rec.act("ann", "s2", {"type": "recommend_now"})
+    assert rock.action == "recommend" and rock.recommendations  # not "nothing matches"
+    # a stated dislike, though, keeps its attribute out of lists in later sessions
+    rec.chat("ann", "s3", "I'm done with jazz. Something calm")
+    rec.end_session("ann", "s3")
+    calm = rec.chat("ann", "s4", "something calm")
+    calm = calm if calm.action == "recommend" else rec.act("ann", "s4", {"type": "recommend_now"})
+    jazz = set(rec.graph.attr_items.row(rec.graph.attr_index["genre:jazz"]).tolist())
+    assert calm.recommendations and not any(rec.graph.item_index[r.id] in jazz for r in calm.recommendations)

@@ -69,3 +69,15 @@ def test_the_prior_is_soft_in_the_engine(toy_graph: KnowledgeGraph) -> None:
     for i in jazz:
         assert view.scores[pos[i]] < plain.scores[pos[i]]
     assert np.isfinite(view.scores).all()
+
+
+def test_a_chosen_item_is_liked_and_what_it_lacks_is_no_dislike(toy_graph: KnowledgeGraph) -> None:
+    chose = _e("1", "like", ("genre:jazz", "decade:1950s"), item_ids=("kind-of-blue",), confidence=0.9)
+    p = build_profile("ann", [chose], rates=base_rates(toy_graph), settings=ProfileSettings(max_prior=1))
+    assert set(p.likes) == {"genre:jazz", "decade:1950s"}  # read from every weight, not the kept prior
+    assert dict(p.prior).get("genre:rock", 0.0) <= 0  # lacking rock weighs against it in the scores...
+    assert p.dislikes == () and p.avoid == ()  # ...but nobody said they were not into rock
+    said = build_profile("ann", [chose, _e("2", "dislike", ("genre:rock",)),
+                                 _e("3", "dislike", ("genre:metal",), explicit=True)], rates=base_rates(toy_graph))
+    assert set(said.dislikes) == {"genre:rock", "genre:metal"}
+    assert said.avoid == ("genre:metal",)  # only a statement keeps an attribute out of lists

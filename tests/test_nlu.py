@@ -249,6 +249,8 @@ def test_a_typo_prefers_a_real_name_over_a_run_together_one() -> None:
     ("without vocals", reject("vocals:vocal")),
     ("rather not 80s", reject("decade:1980s")),
     ("no more electronica", reject("genre:electronic")),
+    ("I'm done with jazz", reject("genre:jazz")),
+    ("had enough of metal", reject("genre:metal")),
     ("nothing too gloomy", reject("mood:dark")),
     ("I can't stand country", reject("genre:country")),
 ])
