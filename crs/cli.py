@@ -134,13 +134,15 @@ def demo(
     dataset: DatasetOpt = None,
     data_dir: DataDirOpt = None,
     persona: PersonaOpt = None,
+    user: Annotated[str | None, typer.Option(
+        help="one user for every visitor (default: each browser is its own user)")] = None,
 ) -> None:
     """Start the Gradio chat demo on http://127.0.0.1:PORT."""
     from ui.web import launch
 
     _check_persona(persona)
     rec = _recommender(_settings(settings_file, catalog, dataset, data_dir, state_dir, persona=persona))
-    launch(rec, port=port)
+    launch(rec, port=port, user_id=user)
 
 
 @app.command()

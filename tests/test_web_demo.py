@@ -75,8 +75,8 @@ def test_a_person_can_chat_in_the_browser(served: tuple[str, Recommender], brows
                            timeout=20_000)
     page.screenshot(path=str(tmp_path / "demo.png"))
     second = bots.last.inner_text()
-    (session,) = [s for s in _sessions(rec) if rec.transcript("web", s)[0]["content"] == "some jazz please"]
-    state = rec.state("web", session)
+    user, session = _conversation(rec, "some jazz please")
+    state = rec.state(user, session)
     assert "?" in first  # a question about an attribute
     assert state is not None and state.accepted == ("genre:jazz",)
     assert "matches jazz" in second  # recommendations explained by their path
@@ -95,30 +95,39 @@ def _open_and_say(browser: Any, url: str, text: str) -> tuple[Any, Any]:
     return page, box
 
 
-def _sessions(rec: Recommender) -> list[str]:
-    """Session ids of the web user that have checkpoints (one browser tab = one session)."""
-    prefix = "3:web:"
-    threads = {c.config["configurable"]["thread_id"] for c in rec.checkpointer.list(None)}
-    return [t[len(prefix):] for t in threads if t.startswith(prefix)]
+def _conversation(rec: Recommender, first_message: str) -> tuple[str, str]:
+    """(user, session) of the one checkpointed conversation that opened with ``first_message``."""
+    found = []
+    for thread in {c.config["configurable"]["thread_id"] for c in rec.checkpointer.list(None)}:
+        size, rest = thread.split(":", 1)  # "len:user:session"
+        user, session = rest[: int(size)], rest[int(size) + 1 :]
+        transcript = rec.transcript(user, session)
+        if transcript and transcript[0]["content"] == first_message:
+            found.append((user, session))
+    assert len(found) == 1, found
+    return found[0]
 
 
-def test_quick_replies_answer_and_choose_in_the_browser(served: tuple[str, Recommender], browser: Any) -> None:
+def test_each_browser_is_a_user_remembered_across_tabs(served: tuple[str, Recommender], browser: Any) -> None:
     url, rec = served
-    page, _ = _open_and_say(browser, url, "something from the 1960s")
-    quick = page.locator("button.quick-reply:visible")
-    page.get_by_role("button", name="Just recommend", exact=True).wait_for(timeout=20_000)
-    asked = [b.strip() for b in quick.all_inner_texts()]
-    assert asked[:2] == ["Yes", "No"] and asked[-1] == "Just recommend"
+    ann = browser.new_context()
+    page, _ = _open_and_say(ann, url, "calm jazz from the 1950s")
     page.get_by_role("button", name="Just recommend", exact=True).click()
     page.get_by_role("button", name="None of these", exact=True).wait_for(timeout=20_000)
-    offered = [b.strip() for b in quick.all_inner_texts()][:-1]
-    assert len(offered) == 3  # one button per recommended item (top_k = 3)
-    page.get_by_role("button", name=offered[0], exact=True).click()
+    chosen = page.locator("button.quick-reply:visible").first.inner_text().strip()
+    page.get_by_role("button", name=chosen, exact=True).click()  # choosing ends the session: reflected
     page.get_by_role("button", name="Start over", exact=True).wait_for(timeout=20_000)
-    users = page.locator("[data-testid='user']")
-    assert users.last.inner_text().strip() == offered[0]  # the tap shows as the person's message
-    (session,) = [s for s in _sessions(rec) if rec.transcript("web", s)[0]["content"] == "something from the 1960s"]
-    state = rec.state("web", session)
-    assert state is not None and state.accepted_item is not None
-    assert rec.graph.item_names[rec.graph.item_index[state.accepted_item]] == offered[0]
-    page.close()
+    user, _ = _conversation(rec, "calm jazz from the 1950s")
+    assert user.startswith("web-") and "genre:jazz" in rec.memory.profile(user).likes  # type: ignore[union-attr]
+    again, _ = _open_and_say(ann, url, "something new")  # a second tab of the same browser
+    bob = browser.new_context()
+    other, _ = _open_and_say(bob, url, "something else")
+    for tab in (again, other):
+        tab.wait_for_function("() => document.querySelectorAll('[data-testid=\"bot\"]').length >= 1",
+                              timeout=20_000)
+    assert _conversation(rec, "something new")[0] == user
+    stranger = _conversation(rec, "something else")[0]
+    assert stranger.startswith("web-") and stranger != user
+    assert rec.memory.profile(stranger).is_empty  # type: ignore[union-attr]
+    ann.close()
+    bob.close()
