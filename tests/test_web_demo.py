@@ -57,9 +57,15 @@ def browser() -> Iterator[Any]:
 def test_api_endpoint_answers_on_loopback(served: tuple[str, Recommender]) -> None:
     from gradio_client import Client
 
-    url, _ = served
-    reply = Client(url, verbose=False).predict("jazz from the 1960s", api_name="/chat")
+    url, rec = served
+    client = Client(url, verbose=False)
+    reply = client.predict("jazz from the 1960s", api_name="/chat")
     assert isinstance(reply, str) and reply.endswith(("?", ".")) and len(reply) > 10
+    first = client.predict("some jazz", "api-s1", api_name="/chat")
+    client.predict("just recommend something", "api-s1", api_name="/chat")  # the same conversation goes on
+    user, session = _conversation(rec, "some jazz")
+    assert session == "api-s1" and first and [t["content"] for t in rec.transcript(user, session)
+                                              if t["role"] == "user"] == ["some jazz", "just recommend something"]
 
 
 def test_a_person_can_chat_in_the_browser(served: tuple[str, Recommender], browser: Any, tmp_path: Path) -> None:
@@ -131,3 +137,25 @@ def test_each_browser_is_a_user_remembered_across_tabs(served: tuple[str, Recomm
     assert rec.memory.profile(stranger).is_empty  # type: ignore[union-attr]
     ann.close()
     bob.close()
+
+
+def test_quick_replies_answer_and_choose_in_the_browser(served: tuple[str, Recommender], browser: Any) -> None:
+    url, rec = served
+    page, _ = _open_and_say(browser, url, "something from the 1960s")
+    quick = page.locator("button.quick-reply:visible")
+    page.get_by_role("button", name="Just recommend", exact=True).wait_for(timeout=20_000)
+    asked = [b.strip() for b in quick.all_inner_texts()]
+    assert asked[:2] == ["Yes", "No"] and asked[-1] == "Just recommend"
+    page.get_by_role("button", name="Just recommend", exact=True).click()
+    page.get_by_role("button", name="None of these", exact=True).wait_for(timeout=20_000)
+    offered = [b.strip() for b in quick.all_inner_texts()][:-1]
+    assert len(offered) == 3  # one button per recommended item (top_k = 3)
+    page.get_by_role("button", name=offered[0], exact=True).click()
+    page.get_by_role("button", name="Start over", exact=True).wait_for(timeout=20_000)
+    users = page.locator("[data-testid='user']")
+    assert users.last.inner_text().strip() == offered[0]  # the tap shows as the person's message
+    user, session = _conversation(rec, "something from the 1960s")
+    state = rec.state(user, session)
+    assert state is not None and state.accepted_item is not None
+    assert rec.graph.item_names[rec.graph.item_index[state.accepted_item]] == offered[0]
+    page.close()

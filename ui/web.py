@@ -10,6 +10,7 @@ replies stream as they are written (an LLM's grow word by word; templates arrive
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 import re
@@ -130,9 +131,13 @@ def build_demo(rec: Recommender, *, user_id: str | None = None) -> Any:
                          api_visibility="private")
 
         def api_chat(message: str, session_id: str | None = None, user: str | None = None) -> str:
-            """One message in, the reply's text out; a new session unless ``session_id`` is given,
-            and a new user unless ``user`` (an id this endpoint gave out, or the demo's fixed user)."""
-            return rec.chat(who(user), session_id or uuid.uuid4().hex, message).text
+            """One message in, the reply's text out. Without ``session_id`` every call is a new
+            session; with it, the conversation goes on. ``user`` (a ``web-`` id of 24 hex digits)
+            is remembered across sessions; without it a session is its own user."""
+            session = session_id or uuid.uuid4().hex
+            if user is None and user_id is None:
+                user = "web-" + hashlib.sha256(f"api:{session}".encode()).hexdigest()[:24]
+            return rec.chat(who(user), session, message).text
 
         api_endpoint(api_chat, api_name="chat")
     return demo
