@@ -426,9 +426,8 @@ class Engine:
         g = self.graph
         rows = np.array([g.item_index[i] for i in seeds], dtype=np.int64)
         share = g.item_attrs.weighted_column_sums(rows, np.full(len(rows), 1.0 / len(rows)))
-        owners = np.repeat(np.arange(g.n_items), np.diff(g.item_attrs.indptr))
-        added: FloatArray = self.settings.seed_weight * np.bincount(
-            owners, weights=share[g.item_attrs.indices], minlength=g.n_items).astype(np.float64)
+        every_attribute = np.arange(g.n_attributes, dtype=np.int64)
+        added: FloatArray = self.settings.seed_weight * g.attr_items.weighted_column_sums(every_attribute, share)
         added.flags.writeable = False
         if len(self._seed_cache) > 256:
             self._seed_cache.clear()

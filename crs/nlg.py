@@ -202,8 +202,7 @@ class TemplateNLG:
     def _likes(self, plan: ReplyPlan) -> list[str]:
         """What the person likes: the qualities of the examples they named (the commonest
         first), then their remembered likes."""
-        shared = Counter(a for item in plan.seeds for a in self._item_attrs(item))
-        from_seeds = [a for a, _ in sorted(shared.items(), key=lambda kv: -kv[1])]
+        from_seeds = [a for a, _ in Counter(a for item in plan.seeds for a in self._item_attrs(item)).most_common()]
         if plan.profile is None:
             return from_seeds
         dislikes = set(plan.profile.dislikes)

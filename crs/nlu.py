@@ -70,6 +70,7 @@ _SEED_CUES = frozenset({"like", "as", "to", "of", "love", "loved", "enjoy", "enj
 #: words after which a catalog name is what is wanted itself ("anything by Miles Davis")
 _WANT_CUES = frozenset({"by", "from"})
 _SEP = "\x1f"  # joins the item ids of one seed mention in an event's argument
+_MAX_NAME_TOKENS = 12  # the longest item name looked up, in tokens
 _EMBEDDED = (None, "pos", "filler")  # tokens (by owning event kind) kept in an embedded clause
 _Preferred = tuple[frozenset[int], frozenset[str]]  # attribute indices, facets
 _Names = dict[tuple[str, ...], str | None]  # stemmed name forms of shown items → item id
@@ -220,7 +221,7 @@ class OfflineNLU:
             k -= 1
         cue = reading.raw[k] if k >= 0 else ""
         cued = cue in _SEED_CUES or cue in _WANT_CUES
-        for n in range(min(len(reading.raw) - i, 12), 0 if cued else 1, -1):
+        for n in range(min(len(reading.raw) - i, _MAX_NAME_TOKENS), 0 if cued else 1, -1):
             items = self._catalog.get(tuple(reading.stems[i : i + n]))
             if items and any(t not in STOPWORDS for t in reading.raw[i : i + n]):
                 # A name that also fits a shown item is about the list ("the Miles Davis one"
@@ -320,7 +321,7 @@ def _match_ref(reading: _Reading, i: int) -> tuple[int, str] | None:
     found = list_position(reading.raw, i, len(shown), alone=reading.words == 1)
     if found is not None:
         return found[1], shown[found[0]]
-    for n in range(min(len(reading.raw) - i, 12), 0, -1):
+    for n in range(min(len(reading.raw) - i, _MAX_NAME_TOKENS), 0, -1):
         item = reading.names.get(tuple(reading.stems[i : i + n]))
         if item is not None:
             return n, item
