@@ -23,7 +23,7 @@ around a user turn).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from crs.llm.config import TokenBudget
@@ -105,20 +105,19 @@ def fit_prompt(parts: PromptParts, budget: TokenBudget) -> FittedPrompt:
         cut.append("persona")
         starved = limit < budget.persona
 
-    # Profile lines arrive keep-longest first; cutting from the end drops facts before dislikes.
-    limit = room(budget.profile)
-    profile = fit_lines(parts.profile, limit, enc)
-    left -= sum(token_count(p, enc) + 1 for p in profile)
-    if len(profile) < len(parts.profile):
-        cut.append("profile")
-        starved = starved or limit < budget.profile
+    def lines_section(name: str, lines: Sequence[str], cap: int) -> list[str]:
+        nonlocal left, starved
+        limit = room(cap)
+        kept = fit_lines(lines, limit, enc)
+        left -= sum(token_count(line, enc) + 1 for line in kept)
+        if len(kept) < len(lines):
+            cut.append(name)
+            starved = starved or limit < cap
+        return kept
 
-    limit = room(budget.memories)
-    memories = fit_lines(parts.memories, limit, enc)
-    left -= sum(token_count(m, enc) + 1 for m in memories)
-    if len(memories) < len(parts.memories):
-        cut.append("memories")
-        starved = starved or limit < budget.memories
+    # Profile lines arrive keep-longest first; cutting from the end drops facts before dislikes.
+    profile = lines_section("profile", parts.profile, budget.profile)
+    memories = lines_section("memories", parts.memories, budget.memories)
 
     history: list[tuple[str, str]] = []
     space = room(budget.history)

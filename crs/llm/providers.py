@@ -60,33 +60,33 @@ def _api_key(settings: LLMSettings) -> dict[str, Any]:
     return {"api_key": key}
 
 
-def _openai(settings: LLMSettings) -> BaseChatModel:
-    module = require("langchain_openai", "openai", "openai")
-    kwargs: dict[str, Any] = {"model": _need_model(settings), "temperature": settings.temperature,
-                              "max_tokens": settings.max_tokens, "timeout": settings.timeout,
-                              "max_retries": 1, **_api_key(settings)}
+def _client(settings: LLMSettings, module: str, provider: str, cls: str, *, hosted: bool,
+            **options: Any) -> BaseChatModel:
+    """``module.cls`` for the settings' model and ``options``, with ``base_url`` when set.
+
+    Checked in this order: the extra is installed, a model is named, the API key is set.
+    """
+    imported = require(module, provider, provider)
+    kwargs: dict[str, Any] = {"model": _need_model(settings), "temperature": settings.temperature, **options}
+    if hosted:  # a hosted API: the same token, timeout, retry and key options for every provider
+        kwargs.update(max_tokens=settings.max_tokens, timeout=settings.timeout, max_retries=1,
+                      **_api_key(settings))
     if settings.base_url:
         kwargs["base_url"] = settings.base_url
-    return module.ChatOpenAI(**kwargs)  # type: ignore[no-any-return]
+    return getattr(imported, cls)(**kwargs)  # type: ignore[no-any-return]
+
+
+def _openai(settings: LLMSettings) -> BaseChatModel:
+    return _client(settings, "langchain_openai", "openai", "ChatOpenAI", hosted=True)
 
 
 def _ollama(settings: LLMSettings) -> BaseChatModel:
-    module = require("langchain_ollama", "ollama", "ollama")
-    kwargs: dict[str, Any] = {"model": _need_model(settings), "temperature": settings.temperature,
-                              "num_predict": settings.max_tokens, "seed": settings.seed}
-    if settings.base_url:
-        kwargs["base_url"] = settings.base_url
-    return module.ChatOllama(**kwargs)  # type: ignore[no-any-return]
+    return _client(settings, "langchain_ollama", "ollama", "ChatOllama", hosted=False,
+                   num_predict=settings.max_tokens, seed=settings.seed)
 
 
 def _anthropic(settings: LLMSettings) -> BaseChatModel:
-    module = require("langchain_anthropic", "anthropic", "anthropic")
-    kwargs: dict[str, Any] = {"model": _need_model(settings), "temperature": settings.temperature,
-                              "max_tokens": settings.max_tokens, "timeout": settings.timeout,
-                              "max_retries": 1, **_api_key(settings)}
-    if settings.base_url:
-        kwargs["base_url"] = settings.base_url
-    return module.ChatAnthropic(**kwargs)  # type: ignore[no-any-return]
+    return _client(settings, "langchain_anthropic", "anthropic", "ChatAnthropic", hosted=True)
 
 
 def _local(settings: LLMSettings) -> BaseChatModel:

@@ -71,6 +71,19 @@ def _ctx(info: ValidationInfo) -> tuple[CatalogVocabulary | None, tuple[str, ...
     return context.get("vocabulary"), tuple(context.get("shown", ()))
 
 
+def _resolved(values: list[str], info: ValidationInfo, kind: Literal["attribute", "item"]) -> list[str]:
+    """Catalog ids for what the model wrote, without repeats (unchanged without a catalog);
+    an invented value becomes the validation error that rejects the whole reading."""
+    vocabulary, shown = _ctx(info)
+    if vocabulary is None:
+        return values
+    try:
+        ids = (vocabulary.attribute(v) if kind == "attribute" else vocabulary.item(v, shown) for v in values)
+        return list(dict.fromkeys(ids))
+    except InventedValue as exc:
+        raise ValueError(str(exc)) from None
+
+
 class LLMFeedback(BaseModel):
     """What the model reads in a message. Validated against the catalog when given as context."""
 
@@ -86,35 +99,19 @@ class LLMFeedback(BaseModel):
     @field_validator("accept_attributes", "reject_attributes", mode="after")
     @classmethod
     def _attributes(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        vocabulary, _ = _ctx(info)
-        if vocabulary is None:
-            return value
-        try:
-            return list(dict.fromkeys(vocabulary.attribute(v) for v in value))
-        except InventedValue as exc:
-            raise ValueError(str(exc)) from None
+        return _resolved(value, info, "attribute")
 
     @field_validator("reject_items", mode="after")
     @classmethod
     def _items(cls, value: list[str], info: ValidationInfo) -> list[str]:
-        vocabulary, shown = _ctx(info)
-        if vocabulary is None:
-            return value
-        try:
-            return list(dict.fromkeys(vocabulary.item(v, shown) for v in value))
-        except InventedValue as exc:
-            raise ValueError(str(exc)) from None
+        return _resolved(value, info, "item")
 
     @field_validator("accept_item", "about_item", mode="after")
     @classmethod
     def _item(cls, value: str | None, info: ValidationInfo) -> str | None:
-        vocabulary, shown = _ctx(info)
-        if vocabulary is None or value is None or not str(value).strip():
-            return None if value is not None and not str(value).strip() else value
-        try:
-            return vocabulary.item(value, shown)
-        except InventedValue as exc:
-            raise ValueError(str(exc)) from None
+        if value is None or not str(value).strip():
+            return None
+        return _resolved([value], info, "item")[0]
 
     def to_feedback(self) -> Feedback:
         accept = tuple(self.accept_attributes)
