@@ -24,7 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from evals._blas import single_thread_blas
+from crs.evals._blas import single_thread_blas
 
 FLOORS = {"lastfm": 1000.0, "lastfm_star": 500.0}  # episodes/s of --policy best, strict, top-10
 METRICS = ("SR@5", "SR@10", "SR@15", "AT", "hDCG")
@@ -50,10 +50,11 @@ def parse_args() -> argparse.Namespace:
 def main() -> int:
     args = parse_args()
     single_thread_blas()  # before numpy's BLAS does any work, as `crs eval mcr` does
-    from crs.fm import load_fm, train_fm
-    from crs.policies import POLICIES, graph_pairs
-    from evals.cli import run_mcr
-    from evals.data import load_benchmark_data
+    from crs.evals.cli import run_mcr
+    from crs.evals.data import load_benchmark_data
+
+    from crs.reasoning.fm import load_fm, train_fm
+    from crs.reasoning.policies import POLICIES, graph_pairs
 
     models = dict(item.split("=", 1) for item in args.model)
     report: list[dict[str, Any]] = []

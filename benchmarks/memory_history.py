@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from evals.memory import history_reference
+from crs.evals.memory import history_reference
 
 
 def main() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from evals.memory import measure_retrieval_latency
+from crs.evals.memory import measure_retrieval_latency
 
 
 def main() -> None:

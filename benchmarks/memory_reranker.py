@@ -11,7 +11,7 @@ import argparse
 import json
 import statistics
 
-from evals.memory import reranker_simulation
+from crs.evals.memory import reranker_simulation
 
 
 def main() -> None:

@@ -6,7 +6,7 @@
 set -euo pipefail
 DATA=${1:-../shared/data}
 OUT=${2:-benchmarks/out}
-CLI=${CRS_CLI:-python -m evals.cli}
+CLI=${CRS_CLI:-python -m crs.evals.cli}
 mkdir -p "$OUT" docs
 POLICIES=maxent,scpr,best-norej,best,filter
 for ds in lastfm lastfm_star; do

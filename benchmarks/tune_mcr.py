@@ -11,13 +11,14 @@ from __future__ import annotations
 import argparse
 import itertools
 
-from crs.engine import Engine
-from crs.fm import load_fm
-from crs.policies import build_policy
-from crs.policy import ThresholdRule
-from evals._blas import single_thread_blas
-from evals.data import load_benchmark_data
-from evals.runner import run_benchmark
+from crs.evals._blas import single_thread_blas
+from crs.evals.data import load_benchmark_data
+from crs.evals.runner import run_benchmark
+
+from crs.reasoning.engine import Engine
+from crs.reasoning.fm import load_fm
+from crs.reasoning.policies import build_policy
+from crs.reasoning.policy import ThresholdRule
 
 
 def main() -> None:

@@ -16,10 +16,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from crs.kb import load_scpr
+
 from crs import AnswerQuestion, ChooseAttributes, PolicySettings, Recommender, RejectItems, Settings
-from crs.engine import Engine
-from crs.state import Feedback
-from kb import load_scpr
+from crs.reasoning.engine import Engine
+from crs.reasoning.state import Feedback
 
 
 def percentile(values: list[float], q: float) -> float:

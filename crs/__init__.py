@@ -18,11 +18,11 @@ from crs.actions import (
     Why,
 )
 from crs.api import InvalidInput, Recommender, load_knowledge
-from crs.engine import Engine
-from crs.policy import PolicySettings
-from crs.reply import Question, RecommendedItem, Reply
+from crs.language.reply import Question, RecommendedItem, Reply
+from crs.reasoning.engine import Engine
+from crs.reasoning.policy import PolicySettings
+from crs.reasoning.state import Action, DialogueState, Feedback
 from crs.settings import Settings, SettingsError, load_settings
-from crs.state import Action, DialogueState, Feedback
 
 __all__ = [
     "AcceptItem",

@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crs.state import DialogueState, Feedback
+from crs.reasoning.state import DialogueState, Feedback
 
 __all__ = [
     "AcceptItem",

@@ -15,19 +15,19 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from pydantic import TypeAdapter, ValidationError
 
 from crs.actions import AnswerQuestion, NoPendingQuestion, UserAction, to_feedback
-from crs.engine import Engine
-from crs.llm import GroundedResponder, LLMUnderstander, load_chat_model
-from crs.nlg import ProfileSource, Responder, TemplateNLG
-from crs.nlu import OfflineNLU, Understander
-from crs.personas import Persona, PersonaError, resolve_persona
-from crs.reply import Reply
-from crs.scoring import Scorer
+from crs.graphs import build_conversation_graph, delete_user_threads, sqlite_checkpointer, thread_id
+from crs.graphs.steps import MemoryHooks, TurnSteps
+from crs.kb import BUNDLED_CATALOG, KBError, KnowledgeGraph, Vocabulary, build_graph, load_catalog, load_interactions
+from crs.kb.embeddings import default_embedder
+from crs.language.llm import GroundedResponder, LLMUnderstander, load_chat_model
+from crs.language.nlg import ProfileSource, Responder, TemplateNLG
+from crs.language.nlu import OfflineNLU, Understander
+from crs.language.personas import Persona, PersonaError, resolve_persona
+from crs.language.reply import Reply
+from crs.reasoning.engine import Engine
+from crs.reasoning.scoring import Scorer
+from crs.reasoning.state import DialogueState
 from crs.settings import Settings, load_settings
-from crs.state import DialogueState
-from crs.steps import MemoryHooks, TurnSteps
-from graphs import build_conversation_graph, delete_user_threads, sqlite_checkpointer, thread_id
-from kb import BUNDLED_CATALOG, KBError, KnowledgeGraph, Vocabulary, build_graph, load_catalog, load_interactions
-from kb.embeddings import default_embedder
 
 __all__ = ["InvalidInput", "Recommender", "load_knowledge"]
 
@@ -43,7 +43,7 @@ class InvalidInput(ValueError):
 def load_knowledge(settings: Settings) -> tuple[KnowledgeGraph, Vocabulary | None]:
     """Build the graph the settings point at: a benchmark dataset or a catalog file."""
     if settings.dataset is not None:
-        from kb import load_scpr
+        from crs.kb import load_scpr
 
         if settings.data_dir is None:
             raise InvalidInput("a dataset needs data_dir (the folder holding lastfm/ and lastfm_star/)")
@@ -61,7 +61,7 @@ def load_scorer(settings: Settings, graph: KnowledgeGraph) -> Scorer | None:
     name = settings.strategy or ("best" if settings.model is not None else None)
     if name is None:
         return None
-    from crs.policies import build_policy
+    from crs.reasoning.policies import build_policy
 
     try:
         built = build_policy(name, graph, model=settings.model, top_k=settings.policy.top_k,
@@ -141,7 +141,7 @@ class Recommender:
         if "engine" not in kwargs and "scorer" not in kwargs:
             kwargs["scorer"] = load_scorer(settings, graph)
         if "memory" not in kwargs and settings.memory:
-            from memory import ReflectiveMemory
+            from crs.memory import ReflectiveMemory
 
             kwargs["memory"] = ReflectiveMemory.open(
                 settings.state_dir / "memory", host=settings.memory_host, port=settings.memory_port, graph=graph,

@@ -56,8 +56,8 @@ def _settings(
 
 def _recommender(settings: Settings) -> Any:
     from crs.api import InvalidInput, Recommender
-    from crs.llm import MissingExtraError
-    from kb import KBError
+    from crs.kb import KBError
+    from crs.language.llm import MissingExtraError
 
     try:
         return Recommender.from_settings(settings)
@@ -67,7 +67,7 @@ def _recommender(settings: Settings) -> Any:
 
 def _check_persona(persona: str | None) -> None:
     """Fail early (before the catalog loads) on an unknown persona, listing the known ones."""
-    from crs.personas import PersonaError, resolve_persona
+    from crs.language.personas import PersonaError, resolve_persona
 
     if persona is not None:
         try:
@@ -79,7 +79,7 @@ def _check_persona(persona: str | None) -> None:
 @app.command()
 def personas() -> None:
     """List the bundled personas (use one with --persona NAME)."""
-    from crs.personas import bundled_personas, load_persona
+    from crs.language.personas import bundled_personas, load_persona
 
     for name in bundled_personas():
         persona = load_persona(name)
@@ -138,7 +138,7 @@ def demo(
         help="one user for every visitor (default: each browser is its own user)")] = None,
 ) -> None:
     """Start the Gradio chat demo on http://127.0.0.1:PORT."""
-    from ui.web import launch
+    from crs.ui.web import launch
 
     _check_persona(persona)
     rec = _recommender(_settings(settings_file, catalog, dataset, data_dir, state_dir, persona=persona))
@@ -160,11 +160,11 @@ def forget(
 def _mount_optional() -> None:
     """Sub-commands whose modules may not exist in a partial install are mounted if present."""
     try:
-        from evals.cli import eval_app, train_app
+        from crs.evals.cli import eval_app, train_app
     except ImportError:
         return
     try:
-        from evals.memory import memory_command
+        from crs.evals.memory import memory_command
     except ImportError:
         pass
     else:

@@ -13,10 +13,10 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from crs.llm.config import LLMSettings, TokenBudget
-from crs.personas import Persona
-from crs.policy import PolicySettings
-from memory.config import MemorySettings, ProfileSettings, RerankerSettings
+from crs.language.llm.config import LLMSettings, TokenBudget
+from crs.language.personas import Persona
+from crs.memory.config import MemorySettings, ProfileSettings, RerankerSettings
+from crs.reasoning.policy import PolicySettings
 
 __all__ = ["Settings", "SettingsError", "default_state_dir", "load_settings"]
 

@@ -1,9 +1,9 @@
 """The MCR benchmark: a CPR-protocol user simulator, metrics, a runner and reports.
 
-Everything runs through the chatbot's own :class:`crs.engine.Engine`.
+Everything runs through the chatbot's own :class:`crs.reasoning.engine.Engine`.
 """
 
-from evals.metrics import (
+from crs.evals.metrics import (
     HDCG,
     AverageTurns,
     EpisodeResult,
@@ -14,8 +14,8 @@ from evals.metrics import (
     default_metrics,
     hdcg,
 )
-from evals.runner import BenchmarkRun, run_benchmark, run_episode, sample_episodes
-from evals.simulator import Answer, SimulatedUser, UserSimulator
+from crs.evals.runner import BenchmarkRun, run_benchmark, run_episode, sample_episodes
+from crs.evals.simulator import Answer, SimulatedUser, UserSimulator
 
 __all__ = [
     "HDCG",

@@ -13,9 +13,8 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from crs.evals._blas import single_thread_blas
 from tqdm import tqdm
-
-from evals._blas import single_thread_blas
 
 __all__ = ["app", "eval_app", "run_mcr", "train_app"]
 
@@ -44,8 +43,8 @@ def _fail(message: str) -> typer.Exit:
 
 
 def _load(dataset: str | None, data_dir: Path, catalog: Path | None, interactions: Path | None) -> Any:
-    from evals.data import load_benchmark_data
-    from kb import KBError
+    from crs.evals.data import load_benchmark_data
+    from crs.kb import KBError
 
     try:
         return load_benchmark_data(dataset, data_dir, catalog=catalog, interactions=interactions)
@@ -58,8 +57,9 @@ def run_mcr(
     split: str, model: Any = None, show_progress: bool = True,
 ) -> dict[str, Any]:
     """Run one policy and return the result row (the JSON of ``crs eval mcr``)."""
-    from crs.policies import BEST, build_policy
-    from evals.runner import run_benchmark
+    from crs.evals.runner import run_benchmark
+
+    from crs.reasoning.policies import BEST, build_policy
 
     built = build_policy(policy, data.graph, model=model, top_k=topk, max_turns=max_turns,
                          no_rule=no_rule)  # type: ignore[arg-type]
@@ -113,9 +113,10 @@ def mcr(
     plot: Annotated[OptPath, typer.Option("--plot", help="--compare: PNG plot path")] = None,
 ) -> None:
     """Run simulated conversations (CPR / SCPR / UNICORN protocol) and report SR@k, AT, hDCG."""
-    from crs.fm import FMModel, ModelVersionError, load_fm, train_fm
-    from crs.policies import BEST, POLICIES, graph_pairs, policy_names
-    from evals.report import markdown_table, plot_success_curves
+    from crs.evals.report import markdown_table, plot_success_curves
+
+    from crs.reasoning.fm import FMModel, ModelVersionError, load_fm, train_fm
+    from crs.reasoning.policies import BEST, POLICIES, graph_pairs, policy_names
 
     if list_policies:
         for name in policy_names():
@@ -184,8 +185,8 @@ def scorer(
     """Train the FM scorer with BPR on the train split and save it."""
     from dataclasses import replace
 
-    from crs.fm import FMConfig, train_fm
-    from crs.policies import graph_pairs
+    from crs.reasoning.fm import FMConfig, train_fm
+    from crs.reasoning.policies import graph_pairs
 
     single_thread_blas()
     data = _load(dataset, data_dir, catalog, interactions)

@@ -6,8 +6,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 
-from kb import build_graph, load_catalog, load_interactions, load_scpr
-from kb.graph import KnowledgeGraph
+from crs.kb import build_graph, load_catalog, load_interactions, load_scpr
+from crs.kb.graph import KnowledgeGraph
 
 __all__ = ["BenchmarkData", "load_benchmark_data"]
 

@@ -1,7 +1,7 @@
 """Multi-session evaluation of long-term memory: ``crs eval memory``.
 
 Returning users come back for several sessions; each session's target is drawn from the
-user's own history (a split of the SCPR data). The real :class:`crs.engine.Engine` runs every
+user's own history (a split of the SCPR data). The real :class:`crs.reasoning.engine.Engine` runs every
 session twice on the same targets and openings: once with memory off (no prior) and once with
 memory on, where each session is observed turn by turn and reflected into a real Chroma store
 (a temporary folder), and the next session starts from the recalled prior.
@@ -36,8 +36,7 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
-
-from memory import (
+from crs.memory import (
     ChromaMemoryStore,
     InMemoryStore,
     IsolationError,
@@ -137,7 +136,7 @@ def _episode(
     observe: Callable[[dict[str, Any]], None] | None = None, done_with: str | None = None,
 ) -> tuple[int | None, Any]:
     """One SCPR episode; returns (1-based success turn or None, final dialogue state)."""
-    from crs.state import Feedback
+    from crs.reasoning.state import Feedback
 
     g = engine.graph
     has = {g.attr_ids[a] for a in g.item_attrs.row(g.item_index[target]).tolist()}
@@ -183,8 +182,8 @@ def _simulate(
     dataset: Any, plans: list[_Plan], workdir: Path, *, profile: ProfileSettings, seed: int,
     memory_on: bool, in_memory: bool = False,
 ) -> dict[str, Any]:
-    from crs.engine import Engine
-    from crs.policy import PolicySettings
+    from crs.reasoning.engine import Engine
+    from crs.reasoning.policy import PolicySettings
 
     engine = Engine(dataset.graph, settings=PolicySettings(top_k=TOP_K, no_rule=RULE))
     mem = None
@@ -264,7 +263,7 @@ def run_memory_eval(
     ``in_memory_store`` swaps the Chroma store for :class:`memory.InMemoryStore` (for fast
     tuning only; the reported evaluation uses Chroma).
     """
-    from kb.scpr import load_scpr
+    from crs.kb.scpr import load_scpr
 
     data = load_scpr(data_dir, dataset)
     settings = profile or TUNED_PROFILES.get(dataset, ProfileSettings())
@@ -322,10 +321,11 @@ def history_reference(
     the same profile code, from *every* item the user has in the training split (about 29 on
     LastFM) instead of from the sessions the evaluation simulates. Same plans, engine and rule.
     """
-    from crs.engine import Engine
-    from crs.policy import PolicySettings
-    from kb.scpr import load_scpr
-    from memory import base_rates, build_profile
+    from crs.kb.scpr import load_scpr
+    from crs.memory import base_rates, build_profile
+
+    from crs.reasoning.engine import Engine
+    from crs.reasoning.policy import PolicySettings
 
     data = load_scpr(data_dir, dataset)
     g = data.graph
@@ -437,7 +437,7 @@ def reranker_simulation(
     memories is compared over the last third of the rounds: cosine top-M vs the learned
     reranker (sampled, as in use).
     """
-    from memory.reranker import Reranker, RerankerSettings, gumbel_top_m
+    from crs.memory.reranker import Reranker, RerankerSettings, gumbel_top_m
 
     rng = np.random.default_rng(seed)
     topics = rng.standard_normal((8, dim))

@@ -27,13 +27,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from crs.kb.graph import KnowledgeGraph
 
 from crs.api import load_knowledge
-from crs.nlg import ReplyPlan, TemplateNLG
-from crs.personas import UserProfile, bundled_personas
+from crs.language.nlg import ReplyPlan, TemplateNLG
+from crs.language.personas import UserProfile, bundled_personas
+from crs.reasoning.state import Recommendation
 from crs.settings import Settings
-from crs.state import Recommendation
-from kb.graph import KnowledgeGraph
 
 __all__ = ["Sample", "centroid_classifier", "generate", "marker_classifier", "run"]
 

@@ -1,4 +1,4 @@
-"""Run simulated MCR episodes through the chatbot's own :class:`crs.engine.Engine`."""
+"""Run simulated MCR episodes through the chatbot's own :class:`crs.reasoning.engine.Engine`."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from crs.evals.metrics import EpisodeResult, MetricSet, default_metrics
+from crs.evals.simulator import SimulatedUser, UserSimulator
 
-from crs.engine import Engine
-from evals.metrics import EpisodeResult, MetricSet, default_metrics
-from evals.simulator import SimulatedUser, UserSimulator
+from crs.reasoning.engine import Engine
 
 __all__ = ["BenchmarkRun", "run_benchmark", "run_episode", "sample_episodes"]
 

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
+from crs.kb.graph import KnowledgeGraph
 
-from crs.state import Action, Feedback
-from kb.graph import KnowledgeGraph
+from crs.reasoning.state import Action, Feedback
 
 __all__ = ["Answer", "SimulatedUser", "UserSimulator"]
 

@@ -1,10 +1,10 @@
 """Catalogs of items and attributes, and the item–attribute graph built from them."""
 
-from kb.errors import CatalogError, KBError, UnknownIdError
-from kb.graph import CSR, KnowledgeGraph, build_graph
-from kb.loaders import BUNDLED_CATALOG, load_catalog, load_interactions, load_vocabulary
-from kb.models import Attribute, Catalog, FacetSpec, Interaction, Item, Vocabulary, attribute_id
-from kb.scpr import DATASETS, ScprDataset, load_scpr
+from crs.kb.errors import CatalogError, KBError, UnknownIdError
+from crs.kb.graph import CSR, KnowledgeGraph, build_graph
+from crs.kb.loaders import BUNDLED_CATALOG, load_catalog, load_interactions, load_vocabulary
+from crs.kb.models import Attribute, Catalog, FacetSpec, Interaction, Item, Vocabulary, attribute_id
+from crs.kb.scpr import DATASETS, ScprDataset, load_scpr
 
 __all__ = [
     "BUNDLED_CATALOG",

@@ -12,10 +12,9 @@ from functools import cached_property
 
 import networkx as nx
 import numpy as np
+from crs.kb.errors import UnknownIdError
+from crs.kb.models import Attribute, Catalog, Interaction
 from numpy.typing import NDArray
-
-from kb.errors import UnknownIdError
-from kb.models import Attribute, Catalog, Interaction
 
 __all__ = ["CSR", "KnowledgeGraph", "build_graph"]
 

@@ -12,10 +12,9 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, TypeVar
 
+from crs.kb.errors import CatalogError
+from crs.kb.models import Catalog, Interaction, Item, Vocabulary
 from pydantic import BaseModel, ValidationError
-
-from kb.errors import CatalogError
-from kb.models import Catalog, Interaction, Item, Vocabulary
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -61,7 +60,7 @@ def load_catalog(path: str | Path, *, vocabulary: str | Path | None = None) -> C
     >>> load_catalog("missing.jsonl")
     Traceback (most recent call last):
     ...
-    kb.errors.CatalogError: missing.jsonl: no such file
+    crs.kb.errors.CatalogError: missing.jsonl: no such file
     """
     path = Path(path)
     if not path.is_file():

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from kb.errors import CatalogError
-from kb.graph import KnowledgeGraph, build_graph
-from kb.models import Catalog, Interaction, Item, attribute_id
+from crs.kb.errors import CatalogError
+from crs.kb.graph import KnowledgeGraph, build_graph
+from crs.kb.models import Catalog, Interaction, Item, attribute_id
 
 __all__ = ["DATASETS", "ScprDataset", "load_scpr"]
 

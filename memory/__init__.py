@@ -11,19 +11,19 @@ from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names below, for type checkers; at run time they load when first used
-    from memory.chroma_store import ChromaMemoryStore, Layout
-    from memory.config import MemorySettings, ProfileSettings, RerankerSettings
-    from memory.embedding import EMBEDDING_NAME, OfflineEmbeddingFunction
-    from memory.entry import MemoryEntry, MemoryKind, memory_id
-    from memory.inmemory import InMemoryStore
-    from memory.llm import LLMMemory, ReflectionError, ReflectionOutput, llm_candidates
-    from memory.profile import Profile, base_rates, build_profile
-    from memory.reflection import Candidate, ReflectionResult, apply_candidates, offline_candidates
-    from memory.reflective import ReflectiveMemory, Retrieval
-    from memory.reranker import Reranker, RerankerBank, gumbel_top_m
-    from memory.session import SessionRecord, TurnEvent, update_record
-    from memory.statements import Statement, find_statements
-    from memory.store import (
+    from crs.memory.chroma_store import ChromaMemoryStore, Layout
+    from crs.memory.config import MemorySettings, ProfileSettings, RerankerSettings
+    from crs.memory.embedding import EMBEDDING_NAME, OfflineEmbeddingFunction
+    from crs.memory.entry import MemoryEntry, MemoryKind, memory_id
+    from crs.memory.inmemory import InMemoryStore
+    from crs.memory.llm import LLMMemory, ReflectionError, ReflectionOutput, llm_candidates
+    from crs.memory.profile import Profile, base_rates, build_profile
+    from crs.memory.reflection import Candidate, ReflectionResult, apply_candidates, offline_candidates
+    from crs.memory.reflective import ReflectiveMemory, Retrieval
+    from crs.memory.reranker import Reranker, RerankerBank, gumbel_top_m
+    from crs.memory.session import SessionRecord, TurnEvent, update_record
+    from crs.memory.statements import Statement, find_statements
+    from crs.memory.store import (
         IsolationError,
         MemoryHit,
         MemoryStore,
@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load w
         StoreUnavailable,
         UserMemories,
     )
-    from memory.tokens import encoding, fit_to_budget, prepare_offline_tiktoken, token_count
+    from crs.memory.tokens import encoding, fit_to_budget, prepare_offline_tiktoken, token_count
 
 # Importing the store pulls in chromadb (about a second): settings files and tools that only
 # need the settings models import ``memory`` without paying for it.
@@ -58,8 +58,8 @@ _WHERE = {name: module for module, names in _SUBMODULES.items() for name in name
 def __getattr__(name: str) -> Any:
     module = _WHERE.get(name)
     if module is None:
-        raise AttributeError(f"module 'memory' has no attribute {name!r}")
-    value = getattr(import_module(f"memory.{module}"), name)
+        raise AttributeError(f"module 'crs.memory' has no attribute {name!r}")
+    value = getattr(import_module(f"crs.memory.{module}"), name)
     globals()[name] = value  # later reads skip this function
     return value
 

@@ -20,11 +20,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from crs.memory.embedding import OfflineEmbeddingFunction
+from crs.memory.entry import MemoryEntry, MemoryKind
+from crs.memory.store import IsolationError, MemoryHit, MemoryStoreError, StoreUnavailable
 from numpy.typing import NDArray
-
-from memory.embedding import OfflineEmbeddingFunction
-from memory.entry import MemoryEntry, MemoryKind
-from memory.store import IsolationError, MemoryHit, MemoryStoreError, StoreUnavailable
 
 __all__ = ["ChromaMemoryStore", "Layout", "client_settings"]
 

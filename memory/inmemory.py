@@ -10,11 +10,10 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+from crs.kb.embeddings import Embedder, default_embedder
+from crs.memory.entry import MemoryEntry, MemoryKind
+from crs.memory.store import MemoryHit
 from numpy.typing import NDArray
-
-from kb.embeddings import Embedder, default_embedder
-from memory.entry import MemoryEntry, MemoryKind
-from memory.store import MemoryHit
 
 __all__ = ["InMemoryStore"]
 

@@ -13,10 +13,9 @@ import re
 from collections.abc import Container
 from typing import Any, Literal
 
+from crs.memory.reflection import Candidate
+from crs.memory.session import SessionRecord
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
-from memory.reflection import Candidate
-from memory.session import SessionRecord
 
 __all__ = ["LLMMemory", "ReflectionError", "ReflectionOutput", "llm_candidates"]
 

@@ -17,11 +17,10 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
-
-from kb.graph import KnowledgeGraph
-from memory.config import ProfileSettings
-from memory.entry import MemoryEntry, utcnow
-from memory.tokens import fit_to_budget
+from crs.kb.graph import KnowledgeGraph
+from crs.memory.config import ProfileSettings
+from crs.memory.entry import MemoryEntry, utcnow
+from crs.memory.tokens import fit_to_budget
 
 __all__ = ["Profile", "ProfileSettings", "base_rates", "build_profile"]
 
@@ -46,7 +45,7 @@ class Profile:
     """What is remembered about one user now, and the prior it implies.
 
     Its ``likes``/``dislikes``/``facts``/``style``/``memories``/``user_id`` fields have the
-    shape of ``crs.personas.UserProfile``, so the reply writer can read it directly.
+    shape of ``crs.language.personas.UserProfile``, so the reply writer can read it directly.
     """
 
     user_id: str | None = None

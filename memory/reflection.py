@@ -22,11 +22,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
-
-from memory.entry import MemoryEntry, MemoryKind, memory_id, utcnow
-from memory.session import SessionRecord
-from memory.statements import find_statements
-from memory.store import UserMemories
+from crs.memory.entry import MemoryEntry, MemoryKind, memory_id, utcnow
+from crs.memory.session import SessionRecord
+from crs.memory.statements import find_statements
+from crs.memory.store import UserMemories
 
 __all__ = ["Candidate", "ReflectionResult", "apply_candidates", "offline_candidates", "summary_candidate"]
 

@@ -1,4 +1,4 @@
-"""The conversation's long-term memory: implements ``crs.steps.MemoryHooks`` (``prior``, ``observe``)
+"""The conversation's long-term memory: implements ``crs.graphs.steps.MemoryHooks`` (``prior``, ``observe``)
 plus reflection, reranked retrieval, profiles and forget-me.
 
 Failures are safe: when the store is locked, unreachable or corrupted, the hooks log a warning
@@ -21,25 +21,24 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from numpy.typing import NDArray
-
-from kb.graph import KnowledgeGraph
-from memory.chroma_store import ChromaMemoryStore
-from memory.config import MemorySettings
-from memory.entry import MemoryEntry
-from memory.llm import ReflectionError, llm_candidates
-from memory.profile import Profile, base_rates, build_profile
-from memory.reflection import (
+from crs.kb.graph import KnowledgeGraph
+from crs.memory.chroma_store import ChromaMemoryStore
+from crs.memory.config import MemorySettings
+from crs.memory.entry import MemoryEntry
+from crs.memory.llm import ReflectionError, llm_candidates
+from crs.memory.profile import Profile, base_rates, build_profile
+from crs.memory.reflection import (
     Candidate,
     ReflectionResult,
     apply_candidates,
     offline_candidates,
     summary_candidate,
 )
-from memory.reranker import RerankerBank, gumbel_top_m
-from memory.session import SessionRecord, update_record
-from memory.store import MemoryHit, MemoryStore, MemoryStoreError
-from memory.tokens import fit_to_budget
+from crs.memory.reranker import RerankerBank, gumbel_top_m
+from crs.memory.session import SessionRecord, update_record
+from crs.memory.store import MemoryHit, MemoryStore, MemoryStoreError
+from crs.memory.tokens import fit_to_budget
+from numpy.typing import NDArray
 
 __all__ = ["MemorySettings", "ReflectiveMemory", "Retrieval"]
 

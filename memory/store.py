@@ -12,9 +12,8 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
+from crs.memory.entry import MemoryEntry, MemoryKind
 from numpy.typing import NDArray
-
-from memory.entry import MemoryEntry, MemoryKind
 
 __all__ = [
     "IsolationError",

@@ -6,8 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-
-from kb import Catalog, FacetSpec, Item, KnowledgeGraph, Vocabulary, build_graph
+from crs.kb import Catalog, FacetSpec, Item, KnowledgeGraph, Vocabulary, build_graph
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"

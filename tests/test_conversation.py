@@ -6,12 +6,12 @@ import threading
 from pathlib import Path
 
 import pytest
+from crs.graphs import sqlite_checkpointer
+from crs.kb import KnowledgeGraph
 
 from crs import AcceptItem, AnswerQuestion, ChooseAttributes, InvalidInput, Recommender, RejectItems, Settings, Why
-from crs.nlg import TemplateNLG
-from crs.policy import PolicySettings
-from graphs import sqlite_checkpointer
-from kb import KnowledgeGraph
+from crs.language.nlg import TemplateNLG
+from crs.reasoning.policy import PolicySettings
 
 SNAPSHOT = Path(__file__).parent / "snapshots" / "conversation.mmd"
 
@@ -153,9 +153,10 @@ def test_conversation_survives_a_new_recommender_on_the_same_file(
 
 
 def test_strategy_and_model_choose_the_scorer(tmp_path: Path, data_dir: Path) -> None:
-    from crs.fm import FMConfig, FMScorer, train_fm
-    from crs.policies import graph_pairs
-    from kb import load_scpr
+    from crs.kb import load_scpr
+
+    from crs.reasoning.fm import FMConfig, FMScorer, train_fm
+    from crs.reasoning.policies import graph_pairs
 
     ds = load_scpr(data_dir, "lastfm")
     model_path = tmp_path / "fm.npz"

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from crs.kb import KnowledgeGraph, UnknownIdError
 
-from crs.engine import Engine
-from crs.policy import PolicySettings, attribute_entropy, preference_weights, top_k
-from crs.state import DialogueState, Feedback
-from kb import KnowledgeGraph, UnknownIdError
+from crs.reasoning.engine import Engine
+from crs.reasoning.policy import PolicySettings, attribute_entropy, preference_weights, top_k
+from crs.reasoning.state import DialogueState, Feedback
 
 
 def candidates(engine: Engine, state: DialogueState) -> set[str]:
@@ -53,7 +53,7 @@ def test_changing_ones_mind_moves_an_attribute_between_lists(toy_graph: Knowledg
 
 
 def test_asks_the_max_entropy_attribute_of_the_candidates() -> None:
-    from kb import Catalog, Item, build_graph
+    from crs.kb import Catalog, Item, build_graph
 
     items = [Item(id=f"i{n}", name=f"I{n}", attributes={"f": vals, "g": ["z"]})
              for n, vals in enumerate([["a", "b", "c"], ["a", "c"], ["c"], ["c"]])]
@@ -143,7 +143,7 @@ def test_policy_helpers() -> None:
 
 @pytest.fixture(scope="module")
 def albums() -> KnowledgeGraph:
-    from kb import BUNDLED_CATALOG, build_graph, load_catalog
+    from crs.kb import BUNDLED_CATALOG, build_graph, load_catalog
 
     return build_graph(load_catalog(BUNDLED_CATALOG))
 

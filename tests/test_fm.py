@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from crs.kb import KnowledgeGraph
 
-from crs.fm import FM_FORMAT_VERSION, FMConfig, FMScorer, ModelVersionError, load_fm, train_fm
-from crs.policies import build_policy, graph_pairs
-from crs.scoring import ScoringContext
-from kb import KnowledgeGraph
+from crs.reasoning.fm import FM_FORMAT_VERSION, FMConfig, FMScorer, ModelVersionError, load_fm, train_fm
+from crs.reasoning.policies import build_policy, graph_pairs
+from crs.reasoning.scoring import ScoringContext
 
 SMALL = FMConfig(dim=8, epochs=3, batch_size=4, seed=1)
 

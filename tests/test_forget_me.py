@@ -6,9 +6,9 @@ import sqlite3
 from pathlib import Path
 
 import chromadb
+from crs.memory.chroma_store import _collection_name, client_settings
 
 from crs import Recommender, Settings
-from memory.chroma_store import _collection_name, client_settings
 
 
 def talk(rec: Recommender, user: str, session: str, *messages: str) -> None:

@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 import pytest
+from crs.kb import CSR, KnowledgeGraph, UnknownIdError, load_scpr
 
-from kb import CSR, KnowledgeGraph, UnknownIdError, load_scpr
 from tests.conftest import require_data
 
 
@@ -75,7 +75,7 @@ def test_lastfm_star_loads_with_networkx_view() -> None:
 
 
 def test_scpr_loader_errors(tmp_path) -> None:
-    from kb import CatalogError
+    from crs.kb import CatalogError
 
     with pytest.raises(CatalogError, match="unknown dataset 'movielens'"):
         load_scpr(tmp_path, "movielens")

@@ -6,8 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-
-from kb import CatalogError, load_catalog, load_interactions, load_vocabulary
+from crs.kb import CatalogError, load_catalog, load_interactions, load_vocabulary
 
 
 def write_jsonl(path: Path, rows: list[object]) -> Path:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from crs.kb import KnowledgeGraph, Vocabulary
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, FakeListChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
@@ -19,7 +20,7 @@ from pydantic import Field
 
 from crs import Recommender, Settings
 from crs.api import InvalidInput, load_knowledge
-from crs.llm import (
+from crs.language.llm import (
     TRUNCATION_ORDER,
     BudgetExceeded,
     GroundedResponder,
@@ -30,13 +31,12 @@ from crs.llm import (
     fit_prompt,
     load_chat_model,
 )
-from crs.llm.budget import PromptParts
-from crs.llm.prompts import GENERATION_RULES, prompt_tokens, sanitize_user_text
-from crs.nlg import ReplyPlan, TemplateNLG
-from crs.nlu import NLUContext, OfflineNLU
-from crs.personas import UserProfile
-from crs.state import Feedback, Recommendation
-from kb import KnowledgeGraph, Vocabulary
+from crs.language.llm.budget import PromptParts
+from crs.language.llm.prompts import GENERATION_RULES, prompt_tokens, sanitize_user_text
+from crs.language.nlg import ReplyPlan, TemplateNLG
+from crs.language.nlu import NLUContext, OfflineNLU
+from crs.language.personas import UserProfile
+from crs.reasoning.state import Feedback, Recommendation
 
 
 # ------------------------------------------------------------------ fake models
@@ -314,7 +314,7 @@ def test_token_counting_is_offline(tmp_path: Path) -> None:
         "def refuse(*a, **k): raise OSError('network used')\n"
         "socket.socket.connect = refuse\n"
         "socket.create_connection = refuse\n"
-        "from crs.llm.tokens import token_count, cut_to_tokens\n"
+        "from crs.language.llm.tokens import token_count, cut_to_tokens\n"
         "assert token_count('hello world') == 2, token_count('hello world')\n"
         "assert token_count('hello world', 'o200k_base') == 2\n"
         "assert cut_to_tokens('one two three four', 2) == 'one two'\n"
@@ -429,9 +429,10 @@ def test_sanitizing_user_text_removes_quote_tags_and_control_characters() -> Non
 
 
 def test_recommender_streams_an_llm_reply_through_the_graph(tmp_path) -> None:
+    from crs.kb import Catalog, build_graph
+
     from crs import Recommender, Settings
-    from crs.policy import PolicySettings
-    from kb import Catalog, build_graph
+    from crs.reasoning.policy import PolicySettings
     from tests.conftest import TOY_ITEMS, TOY_VOCAB
 
     graph = build_graph(Catalog(items=list(TOY_ITEMS), vocabulary=TOY_VOCAB))

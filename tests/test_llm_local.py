@@ -14,10 +14,10 @@ import pytest
 
 from crs import Recommender, Settings
 from crs.api import load_knowledge
-from crs.llm import GroundedResponder, LLMSettings, LLMUnderstander, load_chat_model
-from crs.nlg import ReplyPlan, TemplateNLG
-from crs.nlu import NLUContext
-from crs.state import Feedback, Recommendation
+from crs.language.llm import GroundedResponder, LLMSettings, LLMUnderstander, load_chat_model
+from crs.language.nlg import ReplyPlan, TemplateNLG
+from crs.language.nlu import NLUContext
+from crs.reasoning.state import Feedback, Recommendation
 
 pytestmark = pytest.mark.slow
 

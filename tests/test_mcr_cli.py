@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
+from crs.evals.cli import app
 from typer.testing import CliRunner
 
-from evals.cli import app
 from tests.conftest import require_data
 
 runner = CliRunner()
@@ -61,7 +61,7 @@ def test_train_then_compare_on_lastfm(tmp_path: Path) -> None:
 
 
 def test_own_catalog_and_interactions_with_enumerated_questions(tmp_path: Path) -> None:
-    from kb import BUNDLED_CATALOG, load_catalog
+    from crs.kb import BUNDLED_CATALOG, load_catalog
 
     items = load_catalog(BUNDLED_CATALOG).items
     rows = ["user,item"] + [f"u{n % 40},{item.id}" for n, item in enumerate(items * 2) if n % 3]

@@ -5,8 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
-
-from evals.metrics import HDCG, AverageTurns, EpisodeResult, SuccessCurve, SuccessRate, default_metrics, hdcg
+from crs.evals.metrics import HDCG, AverageTurns, EpisodeResult, SuccessCurve, SuccessRate, default_metrics, hdcg
 
 
 def ep(turn: int | None, rank: int | None = None) -> EpisodeResult:

@@ -5,13 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
+from crs.evals.runner import run_benchmark, run_episode, sample_episodes
+from crs.evals.simulator import SimulatedUser
+from crs.kb import KnowledgeGraph
 
-from crs.engine import Engine
-from crs.policy import PolicySettings
-from crs.state import Action, Recommendation
-from evals.runner import run_benchmark, run_episode, sample_episodes
-from evals.simulator import SimulatedUser
-from kb import KnowledgeGraph
+from crs.reasoning.engine import Engine
+from crs.reasoning.policy import PolicySettings
+from crs.reasoning.state import Action, Recommendation
 
 
 def rec(*ids: str) -> Action:

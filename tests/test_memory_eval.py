@@ -7,10 +7,16 @@ from pathlib import Path
 
 import pytest
 import typer
+from crs.evals.memory import (
+    TUNED_PROFILES,
+    history_reference,
+    measure_retrieval_latency,
+    memory_command,
+    run_memory_eval,
+)
+from crs.memory import ProfileSettings
 from typer.testing import CliRunner
 
-from evals.memory import TUNED_PROFILES, history_reference, measure_retrieval_latency, memory_command, run_memory_eval
-from memory import ProfileSettings
 from tests.conftest import require_data
 
 
@@ -42,7 +48,7 @@ def test_memory_command_writes_json(tmp_path: Path) -> None:
     data_dir = require_data("lastfm")
     app = typer.Typer()
     app.command()(memory_command)
-    out = tmp_path / "memory.json"
+    out = tmp_path / "crs.memory.json"
     res = CliRunner().invoke(app, ["--dataset", "lastfm", "--data-dir", str(data_dir), "--users", "6",
                                    "--sessions", "2", "--seed", "1", "--latency-memories", "0",
                                    "--json", str(out)])
@@ -61,7 +67,7 @@ def test_profile_settings_are_per_dataset_and_can_be_overridden(tmp_path: Path) 
     assert TUNED_PROFILES["lastfm_star"] != TUNED_PROFILES["lastfm"]
     app = typer.Typer()
     app.command()(memory_command)
-    out = tmp_path / "memory.json"
+    out = tmp_path / "crs.memory.json"
     args = ["--dataset", "lastfm_star", "--data-dir", str(data_dir), "--users", "4", "--sessions", "2",
             "--latency-memories", "0", "--json", str(out)]
     res = CliRunner().invoke(app, [*args, "--profile", '{"dislike_scale": 2.5}'])

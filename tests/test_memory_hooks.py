@@ -7,14 +7,14 @@ from pathlib import Path
 
 import chromadb
 import pytest
+from crs.graphs.checkpoint import delete_user_threads, sqlite_checkpointer
+from crs.graphs.steps import MemoryHooks
+from crs.kb import KnowledgeGraph, Vocabulary
+from crs.memory import ChromaMemoryStore, ReflectiveMemory
+from crs.memory.chroma_store import client_settings
 
 from crs.api import Recommender
 from crs.settings import Settings
-from crs.steps import MemoryHooks
-from graphs.checkpoint import delete_user_threads, sqlite_checkpointer
-from kb import KnowledgeGraph, Vocabulary
-from memory import ChromaMemoryStore, ReflectiveMemory
-from memory.chroma_store import client_settings
 
 
 @pytest.fixture

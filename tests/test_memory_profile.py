@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
+from crs.kb import KnowledgeGraph
+from crs.memory import MemoryEntry, ProfileSettings, base_rates, build_profile
+from crs.memory.entry import utcnow
 
-from crs.engine import Engine
-from kb import KnowledgeGraph
-from memory import MemoryEntry, ProfileSettings, base_rates, build_profile
-from memory.entry import utcnow
+from crs.reasoning.engine import Engine
 
 
 def _e(ident: str, kind: str, attrs: tuple[str, ...] = (), **kw: object) -> MemoryEntry:

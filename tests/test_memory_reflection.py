@@ -8,11 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
-from langchain_core.messages import AIMessage
-
-from kb import KnowledgeGraph
-from memory import (
+from crs.kb import KnowledgeGraph
+from crs.memory import (
     ChromaMemoryStore,
     MemoryEntry,
     MemorySettings,
@@ -25,8 +22,10 @@ from memory import (
     offline_candidates,
     update_record,
 )
-from memory.reflection import Candidate
-from memory.store import UserMemories
+from crs.memory.reflection import Candidate
+from crs.memory.store import UserMemories
+from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
+from langchain_core.messages import AIMessage
 
 
 def _state(session: str, turn: int, *, accepted: Sequence[str] = (), rejected: Sequence[str] = (),

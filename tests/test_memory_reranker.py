@@ -5,10 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-
-from evals.memory import reranker_simulation
-from memory import ChromaMemoryStore, MemoryEntry, MemorySettings, ReflectiveMemory, RerankerBank, gumbel_top_m
-from memory.reranker import Reranker, RerankerSettings
+from crs.evals.memory import reranker_simulation
+from crs.memory import ChromaMemoryStore, MemoryEntry, MemorySettings, ReflectiveMemory, RerankerBank, gumbel_top_m
+from crs.memory.reranker import Reranker, RerankerSettings
 
 
 def test_an_untrained_reranker_is_plain_cosine() -> None:

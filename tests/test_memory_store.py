@@ -12,8 +12,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from memory import (
+from crs.memory import (
     ChromaMemoryStore,
     InMemoryStore,
     IsolationError,
@@ -24,7 +23,7 @@ from memory import (
     StoreUnavailable,
     UserMemories,
 )
-from memory.chroma_store import client_settings
+from crs.memory.chroma_store import client_settings
 
 CHROMA = Path(sys.executable).with_name("chroma")
 
@@ -191,12 +190,12 @@ def test_persisted_collection_reopens_in_a_fresh_process(tmp_path: Path) -> None
                                   _entry("ann", "b", "Has two kids.")])
     code = f"""
 import json, chromadb
-import memory  # registers the offline embedding function
-from memory.chroma_store import _collection_name
-client = chromadb.PersistentClient(path={str(tmp_path / 'store')!r}, settings=memory.chroma_store.client_settings())
+import crs.memory  # registers the offline embedding function
+from crs.memory.chroma_store import _collection_name
+client = chromadb.PersistentClient(path={str(tmp_path / 'store')!r}, settings=crs.memory.chroma_store.client_settings())
 col = client.get_collection(_collection_name("ann"))  # no embedding function passed: rebuilt from config
 found = col.query(query_texts=["saxophone jazz"], n_results=1)
-again = memory.ChromaMemoryStore.persistent({str(tmp_path / 'store')!r}).for_user("ann").search("kids", 1)[1]
+again = crs.memory.ChromaMemoryStore.persistent({str(tmp_path / 'store')!r}).for_user("ann").search("kids", 1)[1]
 print(json.dumps([found["ids"][0][0], again[0].entry.id, col.configuration["embedding_function"].name()]))
 """
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120,

@@ -8,8 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-
-from memory import fit_to_budget, prepare_offline_tiktoken, token_count
+from crs.memory import fit_to_budget, prepare_offline_tiktoken, token_count
 
 
 def test_encodings_load_offline_into_a_cache_outside_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import time
 
 import pytest
+from crs.kb import Catalog, FacetSpec, Item, KnowledgeGraph, Vocabulary, build_graph
+from crs.kb.embeddings import default_embedder
 
-from crs.nlu import MAX_CHARS, NLUContext, OfflineNLU, Understander
-from crs.state import Feedback, Intent
-from kb import Catalog, FacetSpec, Item, KnowledgeGraph, Vocabulary, build_graph
-from kb.embeddings import default_embedder
+from crs.language.nlu import MAX_CHARS, NLUContext, OfflineNLU, Understander
+from crs.reasoning.state import Feedback, Intent
 
 
 def _album(ident: str, name: str, **facets: list[str]) -> Item:

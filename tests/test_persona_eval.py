@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from evals.persona import generate, main, marker_classifier, run
+from crs.evals.persona import generate, main, marker_classifier, run
 
 
 def test_replies_are_attributed_to_the_persona_that_wrote_them() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from crs.personas import (
+from crs.language.personas import (
     Persona,
     PersonaError,
     UserProfile,

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from crs.ui.web import MAX_QUICK_REPLIES, quick_replies
+
 from crs import Recommender, Settings
-from crs.reply import Question, RecommendedItem, Reply
-from ui.web import MAX_QUICK_REPLIES, quick_replies
+from crs.language.reply import Question, RecommendedItem, Reply
 
 
 def _labels(reply: Reply) -> list[str]:

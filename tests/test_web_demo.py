@@ -25,7 +25,7 @@ def free_port() -> int:
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Recommender]]:
-    from ui.web import launch
+    from crs.ui.web import launch
 
     os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"
     rec = Recommender.from_settings(Settings(state_dir=tmp_path_factory.mktemp("state")))

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from crs.api import InvalidInput, Recommender
-from crs.reply import Reply
+from crs.language.reply import Reply
 
 __all__ = ["MAX_QUICK_REPLIES", "QuickReply", "browser_user", "build_demo", "launch", "quick_replies"]
 

@@ -40,7 +40,9 @@ from typing import Protocol
 
 from rapidfuzz import fuzz, process
 
-from crs._lexicon import (
+from crs.kb.embeddings import Embedder
+from crs.kb.graph import KnowledgeGraph
+from crs.language.lexicon import (
     MAX_CHARS,
     PUNCT,
     RESERVED,
@@ -56,9 +58,7 @@ from crs._lexicon import (
     stem,
     tokenize,
 )
-from crs.state import Feedback, Intent
-from kb.embeddings import Embedder
-from kb.graph import KnowledgeGraph
+from crs.reasoning.state import Feedback, Intent
 
 __all__ = ["MAX_CHARS", "NLUContext", "OfflineNLU", "Understander"]
 
@@ -94,7 +94,7 @@ class Understander(Protocol):
 
 @dataclass(slots=True)
 class _Event:
-    kind: str  # a grammar kind of crs._lexicon, "attr", "item" or "filler"
+    kind: str  # a grammar kind of crs.language.lexicon, "attr", "item" or "filler"
     arg: str  # answer strength, intent name, attribute id or item id
     start: int
     end: int

@@ -8,7 +8,7 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from kb.graph import KnowledgeGraph
+from crs.kb.graph import KnowledgeGraph
 
 __all__ = ["FloatArray", "IntArray", "PopularityScorer", "Scorer", "ScoringContext"]
 

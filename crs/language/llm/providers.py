@@ -7,7 +7,7 @@ openai      ``langchain_openai.ChatOpenAI`` (any         ``pip install 'crs[open
             OpenAI-compatible endpoint via base_url)
 ollama      ``langchain_ollama.ChatOllama``              ``pip install 'crs[ollama]'``
 anthropic   ``langchain_anthropic.ChatAnthropic``        ``pip install 'crs[anthropic]'``
-local       :class:`crs.llm.local.ChatLlamaCpp`          ``pip install 'crs[local]'``
+local       :class:`crs.language.llm.local.ChatLlamaCpp`          ``pip install 'crs[local]'``
             (SmolLM2-135M-Instruct GGUF by default)
 ==========  ==========================================  =====================================
 
@@ -25,7 +25,7 @@ from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 
-from crs.llm.config import PROVIDER_NAMES, LLMSettings
+from crs.language.llm.config import PROVIDER_NAMES, LLMSettings
 
 __all__ = ["PROVIDERS", "MissingExtraError", "load_chat_model", "require"]
 
@@ -90,7 +90,7 @@ def _anthropic(settings: LLMSettings) -> BaseChatModel:
 
 
 def _local(settings: LLMSettings) -> BaseChatModel:
-    from crs.llm.local import ChatLlamaCpp, default_model_path
+    from crs.language.llm.local import ChatLlamaCpp, default_model_path
 
     require("llama_cpp", "local", "local")
     path = settings.model_path or default_model_path()

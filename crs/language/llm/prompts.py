@@ -3,7 +3,7 @@
 User text is never placed in the system message. It goes into the last human message,
 between ``<user_message>`` tags, with any such tags it contains removed, so a message
 cannot close the quote and speak as the system. Only the profile in the
-:class:`~crs.nlg.ReplyPlan` (this user's) is ever put in a prompt.
+:class:`~crs.language.nlg.ReplyPlan` (this user's) is ever put in a prompt.
 """
 
 from __future__ import annotations
@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
-from crs.llm.budget import MESSAGE_OVERHEAD, FittedPrompt, PromptParts, fit_prompt
-from crs.llm.config import TokenBudget
-from crs.nlg import ReplyPlan, join_and
-from crs.personas import Persona, UserProfile
+from crs.language.llm.budget import MESSAGE_OVERHEAD, FittedPrompt, PromptParts, fit_prompt
+from crs.language.llm.config import TokenBudget
+from crs.language.nlg import ReplyPlan, join_and
+from crs.language.personas import Persona, UserProfile
 
 __all__ = [
     "GENERATION_RULES",
@@ -170,6 +170,6 @@ def understanding_messages(
 
 def prompt_tokens(messages: Sequence[BaseMessage], encoding_name: str = "cl100k_base") -> int:
     """Tokens of a prompt as the budget counts them (content plus per-message overhead)."""
-    from crs.llm.tokens import token_count
+    from crs.language.llm.tokens import token_count
 
     return sum(token_count(str(m.content), encoding_name) + MESSAGE_OVERHEAD for m in messages)

@@ -23,7 +23,7 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.runnables import Runnable, RunnableLambda
 from pydantic import BaseModel
 
-from crs.llm.providers import MissingExtraError, require
+from crs.language.llm.providers import MissingExtraError, require
 
 __all__ = ["ChatLlamaCpp", "default_model_path"]
 

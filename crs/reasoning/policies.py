@@ -1,6 +1,6 @@
 """A boring registry: policy name → a factory of (scorer, PolicySettings, DecisionRule).
 
-Every policy runs on the one :class:`crs.engine.Engine`; a policy is only a choice of
+Every policy runs on the one :class:`crs.reasoning.engine.Engine`; a policy is only a choice of
 scorer, settings and decision rule. ``best`` is an alias of the best policy measured on
 the MCR benchmark. Policies that use a trained FM take a model (or a path to one); without
 it they train one on the graph's interactions and report how long that took.
@@ -21,11 +21,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from crs.engine import Engine
-from crs.fm import FMModel, FMScorer, load_fm, train_fm
-from crs.policy import DecisionRule, NoRule, PolicySettings, ThresholdRule
-from crs.scoring import PopularityScorer, Scorer
-from kb.graph import KnowledgeGraph
+from crs.kb.graph import KnowledgeGraph
+from crs.reasoning.engine import Engine
+from crs.reasoning.fm import FMModel, FMScorer, load_fm, train_fm
+from crs.reasoning.policy import DecisionRule, NoRule, PolicySettings, ThresholdRule
+from crs.reasoning.scoring import PopularityScorer, Scorer
 
 __all__ = [
     "BEST",

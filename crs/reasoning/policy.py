@@ -1,7 +1,7 @@
 """Path reasoning in the CPR sense: candidates, attribute choice, and ask-or-recommend.
 
 The functions here are pure and work on numpy arrays of graph indices. The chatbot and the
-benchmark both reach them through :class:`crs.engine.Engine`, so there is one policy.
+benchmark both reach them through :class:`crs.reasoning.engine.Engine`, so there is one policy.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ from typing import Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from crs.scoring import FloatArray, IntArray
-from kb.graph import KnowledgeGraph
+from crs.kb.graph import KnowledgeGraph
+from crs.reasoning.scoring import FloatArray, IntArray
 
 __all__ = [
     "DecisionRule",
@@ -62,7 +62,7 @@ class PolicySettings(BaseModel):
 
 
 class QuestionView(Protocol):
-    """The best question of a turn; :class:`crs.engine.Engine` computes it on first read."""
+    """The best question of a turn; :class:`crs.reasoning.engine.Engine` computes it on first read."""
 
     @property
     def best_attribute(self) -> int | None: ...

@@ -14,7 +14,8 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from crs.policy import (
+from crs.kb.graph import KnowledgeGraph
+from crs.reasoning.policy import (
     DecisionRule,
     PolicySettings,
     ThresholdRule,
@@ -24,9 +25,8 @@ from crs.policy import (
     preference_weights,
     top_positions,
 )
-from crs.scoring import FloatArray, IntArray, PopularityScorer, Scorer, ScoringContext
-from crs.state import Action, DialogueState, Feedback, Recommendation
-from kb.graph import KnowledgeGraph
+from crs.reasoning.scoring import FloatArray, IntArray, PopularityScorer, Scorer, ScoringContext
+from crs.reasoning.state import Action, DialogueState, Feedback, Recommendation
 
 __all__ = ["Engine"]
 
@@ -46,7 +46,7 @@ def _evolve(state: DialogueState, **changes: Any) -> DialogueState:
 
 _STATE_FIELDS = tuple(f.name for f in fields(DialogueState))
 if not all(f.init and not f.kw_only for f in fields(DialogueState)):
-    raise TypeError("crs.engine._evolve rebuilds DialogueState positionally: every field must be a "
+    raise TypeError("crs.reasoning.engine._evolve rebuilds DialogueState positionally: every field must be a "
                     "positional __init__ parameter")
 _state_values = operator.attrgetter(*_STATE_FIELDS)
 _FIELD_POSITION = {name: i for i, name in enumerate(_STATE_FIELDS)}

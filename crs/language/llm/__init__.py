@@ -8,12 +8,12 @@ Pass any langchain-core ``BaseChatModel`` in code, or name a provider in the set
     provider = "local"     # or "openai", "ollama", "anthropic"
 """
 
-from crs.llm.budget import TRUNCATION_ORDER, BudgetExceeded, fit_prompt
-from crs.llm.config import LLMSettings, TokenBudget
-from crs.llm.generate import Generation, GroundedResponder
-from crs.llm.grounding import GroundingCheck, Verdict
-from crs.llm.providers import PROVIDERS, MissingExtraError, load_chat_model
-from crs.llm.understand import LLMFeedback, LLMUnderstander
+from crs.language.llm.budget import TRUNCATION_ORDER, BudgetExceeded, fit_prompt
+from crs.language.llm.config import LLMSettings, TokenBudget
+from crs.language.llm.generate import Generation, GroundedResponder
+from crs.language.llm.grounding import GroundingCheck, Verdict
+from crs.language.llm.providers import PROVIDERS, MissingExtraError, load_chat_model
+from crs.language.llm.understand import LLMFeedback, LLMUnderstander
 
 __all__ = [
     "PROVIDERS",

@@ -15,7 +15,7 @@ import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from kb.graph import KnowledgeGraph
+from crs.kb.graph import KnowledgeGraph
 
 __all__ = ["CONVERSATIONAL", "GroundingCheck", "Verdict", "tokens"]
 

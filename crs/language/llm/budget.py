@@ -26,8 +26,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from crs.llm.config import TokenBudget
-from crs.llm.tokens import cut_to_tokens, token_count
+from crs.language.llm.config import TokenBudget
+from crs.language.llm.tokens import cut_to_tokens, token_count
 
 __all__ = [
     "MESSAGE_OVERHEAD",

@@ -2,7 +2,7 @@
 
 The template reply is always written first; it fixes the structure (question, list, paths)
 and is the fallback. The model only rewords its text. The reply is checked by
-:class:`~crs.llm.grounding.GroundingCheck` and replaced by the template reply when it names an
+:class:`~crs.language.llm.grounding.GroundingCheck` and replaced by the template reply when it names an
 item the policy did not choose or an attribute outside the path (and the question's options),
 praises a dislike, repeats the system prompt, or when the call fails, times out or the prompt
 cannot fit its budget. Error replies always use the template (they quote the problem exactly).
@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
-from crs.llm._calls import call_with_timeout, iterate_with_deadline
-from crs.llm.config import LLMSettings
-from crs.llm.grounding import GroundingCheck, tokens
-from crs.llm.prompts import GENERATION_RULES, generation_messages
-from crs.nlg import ReplyPlan, TemplateNLG
-from crs.reply import Reply
+from crs.language.llm._calls import call_with_timeout, iterate_with_deadline
+from crs.language.llm.config import LLMSettings
+from crs.language.llm.grounding import GroundingCheck, tokens
+from crs.language.llm.prompts import GENERATION_RULES, generation_messages
+from crs.language.nlg import ReplyPlan, TemplateNLG
+from crs.language.reply import Reply
 
 __all__ = ["Generation", "GroundedResponder"]
 
@@ -66,7 +66,7 @@ def _clean(text: str) -> str:
 
 
 class GroundedResponder:
-    """A :class:`~crs.nlg.Responder` (and streaming responder) backed by a chat model."""
+    """A :class:`~crs.language.nlg.Responder` (and streaming responder) backed by a chat model."""
 
     def __init__(self, model: BaseChatModel, template: TemplateNLG, *, settings: LLMSettings | None = None) -> None:
         self.model = model

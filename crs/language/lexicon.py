@@ -1,4 +1,4 @@
-"""Private helpers of :mod:`crs.nlu`: normalisation, the phrase grammar and the attribute lexicon.
+"""Private helpers of :mod:`crs.language.nlu`: normalisation, the phrase grammar and the attribute lexicon.
 
 Everything here is built once per catalog and then only read, so one instance can serve
 many conversations (and threads) at the same time.
@@ -15,8 +15,8 @@ import numpy as np
 from numpy.typing import NDArray
 from rapidfuzz import fuzz, process
 
-from kb.embeddings import Embedder
-from kb.models import Attribute
+from crs.kb.embeddings import Embedder
+from crs.kb.models import Attribute
 
 __all__ = [
     "MAX_CHARS",

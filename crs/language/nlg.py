@@ -2,7 +2,7 @@
 
 :class:`TemplateNLG` is the default :class:`Responder`. It needs no language model:
 
-* **Persona.** Every sentence comes from the persona's templates (:mod:`crs.personas`); the
+* **Persona.** Every sentence comes from the persona's templates (:mod:`crs.language.personas`); the
   voice's verbosity adds openers and closers, its emoji use adds emoji.
 * **Varied.** Templates rotate with the turn number, and a reply that would repeat the bot's
   previous reply word for word (``ReplyPlan.previous``) takes the next variant instead (or,
@@ -24,11 +24,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from crs.personas import Persona, UserProfile, Voice, merge_unique, resolve_persona
-from crs.reply import Question, RecommendedItem, Reply
-from crs.state import ActionKind, Recommendation
-from kb.graph import KnowledgeGraph
-from kb.models import Vocabulary
+from crs.kb.graph import KnowledgeGraph
+from crs.kb.models import Vocabulary
+from crs.language.personas import Persona, UserProfile, Voice, merge_unique, resolve_persona
+from crs.language.reply import Question, RecommendedItem, Reply
+from crs.reasoning.state import ActionKind, Recommendation
 
 __all__ = [
     "ProfileSource",

@@ -13,14 +13,14 @@ from dataclasses import asdict
 from typing import Annotated, Any, Literal, Protocol, TypedDict
 
 import numpy as np
+from crs.kb.errors import UnknownIdError
 from langgraph.config import get_stream_writer
 
-from crs.engine import Engine
-from crs.nlg import ProfileSource, ReplyPlan, Responder, StreamingResponder
-from crs.nlu import NLUContext, Understander
-from crs.reply import Reply
-from crs.state import Action, DialogueState, Feedback, Recommendation
-from kb.errors import UnknownIdError
+from crs.language.nlg import ProfileSource, ReplyPlan, Responder, StreamingResponder
+from crs.language.nlu import NLUContext, Understander
+from crs.language.reply import Reply
+from crs.reasoning.engine import Engine
+from crs.reasoning.state import Action, DialogueState, Feedback, Recommendation
 
 __all__ = ["MemoryHooks", "TurnState", "TurnSteps"]
 

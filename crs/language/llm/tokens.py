@@ -6,7 +6,7 @@ module adds the cuts the prompt builder needs.
 
 from __future__ import annotations
 
-from memory.tokens import encoding, prepare_offline_tiktoken, token_count
+from crs.memory.tokens import encoding, prepare_offline_tiktoken, token_count
 
 __all__ = ["cut_to_tokens", "encoding", "prepare_offline_tiktoken", "token_count"]
 

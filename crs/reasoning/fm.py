@@ -28,8 +28,8 @@ from typing import Any, Literal
 import numpy as np
 from numpy.typing import NDArray
 
-from crs.scoring import FloatArray, IntArray, ScoringContext
-from kb.graph import KnowledgeGraph
+from crs.kb.graph import KnowledgeGraph
+from crs.reasoning.scoring import FloatArray, IntArray, ScoringContext
 
 __all__ = [
     "FM_FORMAT_VERSION",

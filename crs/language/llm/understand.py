@@ -19,13 +19,13 @@ from typing import Any, Literal
 from langchain_core.language_models import BaseChatModel
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
 
-from crs.llm._calls import call_with_timeout
-from crs.llm.budget import fit_lines
-from crs.llm.config import LLMSettings
-from crs.llm.prompts import understanding_messages
-from crs.nlu import NLUContext, OfflineNLU, Understander
-from crs.state import Feedback
-from kb.graph import KnowledgeGraph
+from crs.kb.graph import KnowledgeGraph
+from crs.language.llm._calls import call_with_timeout
+from crs.language.llm.budget import fit_lines
+from crs.language.llm.config import LLMSettings
+from crs.language.llm.prompts import understanding_messages
+from crs.language.nlu import NLUContext, OfflineNLU, Understander
+from crs.reasoning.state import Feedback
 
 __all__ = ["CatalogVocabulary", "InventedValue", "LLMFeedback", "LLMUnderstander"]
 
@@ -130,7 +130,7 @@ class LLMFeedback(BaseModel):
 
 
 class LLMUnderstander:
-    """An :class:`~crs.nlu.Understander` backed by a chat model, with the offline parser behind it."""
+    """An :class:`~crs.language.nlu.Understander` backed by a chat model, with the offline parser behind it."""
 
     def __init__(
         self,

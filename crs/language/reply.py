@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from crs.state import ActionKind
+from crs.reasoning.state import ActionKind
 
 __all__ = ["Question", "RecommendedItem", "Reply"]
 

@@ -2,7 +2,7 @@
 
 A :class:`Persona` is the bot's voice: a name, a tone, a verbosity, how many emoji, the words
 it uses for the domain (``item``/``items``) and, per dialogue act, a list of templates that
-:class:`crs.nlg.TemplateNLG` rotates through. Four are bundled (``crs personas`` lists them);
+:class:`crs.language.nlg.TemplateNLG` rotates through. Four are bundled (``crs personas`` lists them);
 more can be loaded from a YAML file or written inline in the settings. Templates a persona
 leaves out are taken from the ``default`` persona.
 

@@ -13,7 +13,7 @@ PROVIDER_NAMES = ("openai", "ollama", "anthropic", "local")
 
 
 class TokenBudget(BaseModel):
-    """Token caps of the prompt. See :mod:`crs.llm.budget` for the truncation order."""
+    """Token caps of the prompt. See :mod:`crs.language.llm.budget` for the truncation order."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
