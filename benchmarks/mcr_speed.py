@@ -52,7 +52,6 @@ def main() -> int:
     single_thread_blas()  # before numpy's BLAS does any work, as `crs eval mcr` does
     from crs.evals.cli import run_mcr
     from crs.evals.data import load_benchmark_data
-
     from crs.reasoning.fm import load_fm, train_fm
     from crs.reasoning.policies import POLICIES, graph_pairs
 

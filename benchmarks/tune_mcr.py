@@ -14,7 +14,6 @@ import itertools
 from crs.evals._blas import single_thread_blas
 from crs.evals.data import load_benchmark_data
 from crs.evals.runner import run_benchmark
-
 from crs.reasoning.engine import Engine
 from crs.reasoning.fm import load_fm
 from crs.reasoning.policies import build_policy

@@ -16,9 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from crs.kb import load_scpr
-
 from crs import AnswerQuestion, ChooseAttributes, PolicySettings, Recommender, RejectItems, Settings
+from crs.kb import load_scpr
 from crs.reasoning.engine import Engine
 from crs.reasoning.state import Feedback
 

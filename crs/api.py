@@ -7,7 +7,7 @@ import threading
 from collections import defaultdict
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
@@ -28,6 +28,9 @@ from crs.reasoning.engine import Engine
 from crs.reasoning.scoring import Scorer
 from crs.reasoning.state import DialogueState
 from crs.settings import Settings, load_settings
+
+if TYPE_CHECKING:  # importing crs.memory at run time would load chromadb for every user of the API
+    from crs.memory import MemoryEntry
 
 __all__ = ["InvalidInput", "Recommender", "load_knowledge"]
 
@@ -244,6 +247,19 @@ class Recommender:
         report = dict(forget(user)) if forget is not None else {}
         report["threads"] = delete_user_threads(self.checkpointer, user)
         return report
+
+    def memories(self, user_id: str) -> list[MemoryEntry]:
+        """What is remembered about a user (the memories that still hold), newest first."""
+        user = _check_id("user_id", user_id)
+        memories = getattr(self.memory, "memories", None)
+        return list(memories(user)) if memories is not None else []
+
+    def forget_memory(self, user_id: str, memory_id: str) -> bool:
+        """Delete one memory of a user; False when that user has no memory with that id."""
+        user = _check_id("user_id", user_id)
+        memory = _check_id("memory_id", memory_id)
+        forget = getattr(self.memory, "forget_memory", None)
+        return bool(forget(user, memory)) if forget is not None else False
 
     def reset(self, user_id: str, session_id: str) -> None:
         """Forget one conversation entirely (its checkpoints are deleted)."""

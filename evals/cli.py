@@ -13,8 +13,9 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from crs.evals._blas import single_thread_blas
 from tqdm import tqdm
+
+from crs.evals._blas import single_thread_blas
 
 __all__ = ["app", "eval_app", "run_mcr", "train_app"]
 
@@ -58,7 +59,6 @@ def run_mcr(
 ) -> dict[str, Any]:
     """Run one policy and return the result row (the JSON of ``crs eval mcr``)."""
     from crs.evals.runner import run_benchmark
-
     from crs.reasoning.policies import BEST, build_policy
 
     built = build_policy(policy, data.graph, model=model, top_k=topk, max_turns=max_turns,
@@ -114,7 +114,6 @@ def mcr(
 ) -> None:
     """Run simulated conversations (CPR / SCPR / UNICORN protocol) and report SR@k, AT, hDCG."""
     from crs.evals.report import markdown_table, plot_success_curves
-
     from crs.reasoning.fm import FMModel, ModelVersionError, load_fm, train_fm
     from crs.reasoning.policies import BEST, POLICIES, graph_pairs, policy_names
 

@@ -36,6 +36,7 @@ from typing import Annotated, Any
 
 import numpy as np
 import typer
+
 from crs.memory import (
     ChromaMemoryStore,
     InMemoryStore,
@@ -323,7 +324,6 @@ def history_reference(
     """
     from crs.kb.scpr import load_scpr
     from crs.memory import base_rates, build_profile
-
     from crs.reasoning.engine import Engine
     from crs.reasoning.policy import PolicySettings
 

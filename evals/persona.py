@@ -27,9 +27,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from crs.kb.graph import KnowledgeGraph
 
 from crs.api import load_knowledge
+from crs.kb.graph import KnowledgeGraph
 from crs.language.nlg import ReplyPlan, TemplateNLG
 from crs.language.personas import UserProfile, bundled_personas
 from crs.reasoning.state import Recommendation

@@ -8,9 +8,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from crs.evals.metrics import EpisodeResult, MetricSet, default_metrics
 from crs.evals.simulator import SimulatedUser, UserSimulator
-
 from crs.reasoning.engine import Engine
 
 __all__ = ["BenchmarkRun", "run_benchmark", "run_episode", "sample_episodes"]

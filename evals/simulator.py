@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
-from crs.kb.graph import KnowledgeGraph
 
+from crs.kb.graph import KnowledgeGraph
 from crs.reasoning.state import Action, Feedback
 
 __all__ = ["Answer", "SimulatedUser", "UserSimulator"]

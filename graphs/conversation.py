@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from crs.graphs.steps import TurnState, TurnSteps
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.graph.state import CompiledStateGraph
+
+from crs.graphs.steps import TurnState, TurnSteps
 
 __all__ = ["build_conversation_graph"]
 

@@ -13,9 +13,9 @@ from dataclasses import asdict
 from typing import Annotated, Any, Literal, Protocol, TypedDict
 
 import numpy as np
-from crs.kb.errors import UnknownIdError
 from langgraph.config import get_stream_writer
 
+from crs.kb.errors import UnknownIdError
 from crs.language.nlg import ProfileSource, ReplyPlan, Responder, StreamingResponder
 from crs.language.nlu import NLUContext, Understander
 from crs.language.reply import Reply

@@ -12,9 +12,10 @@ from functools import cached_property
 
 import networkx as nx
 import numpy as np
+from numpy.typing import NDArray
+
 from crs.kb.errors import UnknownIdError
 from crs.kb.models import Attribute, Catalog, Interaction
-from numpy.typing import NDArray
 
 __all__ = ["CSR", "KnowledgeGraph", "build_graph"]
 

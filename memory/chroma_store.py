@@ -20,10 +20,11 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from numpy.typing import NDArray
+
 from crs.memory.embedding import OfflineEmbeddingFunction
 from crs.memory.entry import MemoryEntry, MemoryKind
 from crs.memory.store import IsolationError, MemoryHit, MemoryStoreError, StoreUnavailable
-from numpy.typing import NDArray
 
 __all__ = ["ChromaMemoryStore", "Layout", "client_settings"]
 

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
+
 from crs.kb.embeddings import Embedder, default_embedder
 
 __all__ = ["EMBEDDING_NAME", "OfflineEmbeddingFunction"]

@@ -10,10 +10,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
+from numpy.typing import NDArray
+
 from crs.kb.embeddings import Embedder, default_embedder
 from crs.memory.entry import MemoryEntry, MemoryKind
 from crs.memory.store import MemoryHit
-from numpy.typing import NDArray
 
 __all__ = ["InMemoryStore"]
 

@@ -13,9 +13,10 @@ import re
 from collections.abc import Container
 from typing import Any, Literal
 
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
 from crs.memory.reflection import Candidate
 from crs.memory.session import SessionRecord
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 __all__ = ["LLMMemory", "ReflectionError", "ReflectionOutput", "llm_candidates"]
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
+
 from crs.kb.graph import KnowledgeGraph
 from crs.memory.config import ProfileSettings
 from crs.memory.entry import MemoryEntry, utcnow

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
+
 from crs.memory.entry import MemoryEntry, MemoryKind, memory_id, utcnow
 from crs.memory.session import SessionRecord
 from crs.memory.statements import find_statements

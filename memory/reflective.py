@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from numpy.typing import NDArray
+
 from crs.kb.graph import KnowledgeGraph
 from crs.memory.chroma_store import ChromaMemoryStore
 from crs.memory.config import MemorySettings
@@ -38,7 +40,6 @@ from crs.memory.reranker import RerankerBank, gumbel_top_m
 from crs.memory.session import SessionRecord, update_record
 from crs.memory.store import MemoryHit, MemoryStore, MemoryStoreError
 from crs.memory.tokens import fit_to_budget
-from numpy.typing import NDArray
 
 __all__ = ["MemorySettings", "ReflectiveMemory", "Retrieval"]
 
@@ -390,6 +391,25 @@ class ReflectiveMemory:
                     if set(e.item_ids) & set(shown) or set(e.attribute_ids) & shown_attrs]
             self.feedback(retrieval, used, accepted)
         user.pending = []
+
+    # ---------------------------------------------------------------- what a person can see
+    def memories(self, user_id: str) -> list[MemoryEntry]:
+        """The user's memories that still hold, newest first (what "what do you remember?" shows)."""
+        entries = self._require_store().for_user(user_id).entries(valid_only=True)
+        return sorted(entries, key=lambda e: e.created_at, reverse=True)
+
+    def forget_memory(self, user_id: str, memory_id: str) -> bool:
+        """Delete one of the user's memories; False when the user has no memory with that id."""
+        store = self._require_store()
+        user = self._user(user_id)
+        with user.lock:
+            memories = store.for_user(user_id)
+            if not memories.get([memory_id]):
+                return False
+            memories.delete([memory_id])
+            user.profile = None
+            self._write_profile(user_id)
+        return True
 
     # ---------------------------------------------------------------- forget-me
     def forget(self, user_id: str) -> dict[str, int]:

@@ -29,8 +29,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from crs.memory.config import RerankerSettings
 from numpy.typing import NDArray
+
+from crs.memory.config import RerankerSettings
 
 __all__ = ["Reranker", "RerankerBank", "RerankerSettings", "gumbel_top_m"]
 

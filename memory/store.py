@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
-from crs.memory.entry import MemoryEntry, MemoryKind
 from numpy.typing import NDArray
+
+from crs.memory.entry import MemoryEntry, MemoryKind
 
 __all__ = [
     "IsolationError",

@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
+
 from crs.kb import Catalog, FacetSpec, Item, KnowledgeGraph, Vocabulary, build_graph
 
 REPO = Path(__file__).resolve().parent.parent

@@ -6,10 +6,10 @@ import threading
 from pathlib import Path
 
 import pytest
-from crs.graphs import sqlite_checkpointer
-from crs.kb import KnowledgeGraph
 
 from crs import AcceptItem, AnswerQuestion, ChooseAttributes, InvalidInput, Recommender, RejectItems, Settings, Why
+from crs.graphs import sqlite_checkpointer
+from crs.kb import KnowledgeGraph
 from crs.language.nlg import TemplateNLG
 from crs.reasoning.policy import PolicySettings
 
@@ -154,7 +154,6 @@ def test_conversation_survives_a_new_recommender_on_the_same_file(
 
 def test_strategy_and_model_choose_the_scorer(tmp_path: Path, data_dir: Path) -> None:
     from crs.kb import load_scpr
-
     from crs.reasoning.fm import FMConfig, FMScorer, train_fm
     from crs.reasoning.policies import graph_pairs
 

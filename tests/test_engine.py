@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from crs.kb import KnowledgeGraph, UnknownIdError
 
+from crs.kb import KnowledgeGraph, UnknownIdError
 from crs.reasoning.engine import Engine
 from crs.reasoning.policy import PolicySettings, attribute_entropy, preference_weights, top_k
 from crs.reasoning.state import DialogueState, Feedback

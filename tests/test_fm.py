@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from crs.kb import KnowledgeGraph
 
+from crs.kb import KnowledgeGraph
 from crs.reasoning.fm import FM_FORMAT_VERSION, FMConfig, FMScorer, ModelVersionError, load_fm, train_fm
 from crs.reasoning.policies import build_policy, graph_pairs
 from crs.reasoning.scoring import ScoringContext

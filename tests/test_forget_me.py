@@ -6,9 +6,9 @@ import sqlite3
 from pathlib import Path
 
 import chromadb
-from crs.memory.chroma_store import _collection_name, client_settings
 
 from crs import Recommender, Settings
+from crs.memory.chroma_store import _collection_name, client_settings
 
 
 def talk(rec: Recommender, user: str, session: str, *messages: str) -> None:
@@ -48,3 +48,25 @@ def test_memory_carries_over_and_forget_me_removes_everything(tmp_path: Path) ->
     assert _collection_name("ann") not in names and _collection_name("bob") in names
     leftovers = [p for p in (tmp_path / "memory").rglob("*") if "ann" in p.name]
     assert leftovers == []
+
+
+def test_a_person_can_list_and_delete_single_memories(tmp_path: Path) -> None:
+    rec = Recommender.from_settings(Settings(state_dir=tmp_path))
+    talk(rec, "ann", "monday", "I love jazz", "I can't stand metal")
+    rec.end_session("ann", "monday")
+    talk(rec, "bob", "monday", "I love rock")
+    rec.end_session("bob", "monday")
+
+    ann = rec.memories("ann")
+    texts = " ".join(m.text for m in ann).lower()
+    assert "jazz" in texts and "metal" in texts and "rock" not in texts
+    assert all(m.user_id == "ann" and m.valid_to is None for m in ann)
+
+    jazz = next(m for m in ann if m.kind == "like" and "genre:jazz" in m.attribute_ids)
+    before = dict(rec.memory.prior("ann"))["genre:jazz"]
+    assert rec.forget_memory("bob", jazz.id) is False  # another user's id reaches nothing
+    assert rec.forget_memory("ann", jazz.id) is True
+    assert jazz.id not in {m.id for m in rec.memories("ann")}
+    assert dict(rec.memory.prior("ann")).get("genre:jazz", 0) < before  # the profile is derived anew
+    assert rec.forget_memory("ann", jazz.id) is False
+    assert rec.memories("nobody") == []

@@ -6,8 +6,8 @@ import time
 
 import numpy as np
 import pytest
-from crs.kb import CSR, KnowledgeGraph, UnknownIdError, load_scpr
 
+from crs.kb import CSR, KnowledgeGraph, UnknownIdError, load_scpr
 from tests.conftest import require_data
 
 

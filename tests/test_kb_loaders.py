@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
+
 from crs.kb import CatalogError, load_catalog, load_interactions, load_vocabulary
 
 

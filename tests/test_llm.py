@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from crs.kb import KnowledgeGraph, Vocabulary
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, FakeListChatModel, GenericFakeChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, HumanMessage, SystemMessage
@@ -20,6 +19,7 @@ from pydantic import Field
 
 from crs import Recommender, Settings
 from crs.api import InvalidInput, load_knowledge
+from crs.kb import KnowledgeGraph, Vocabulary
 from crs.language.llm import (
     TRUNCATION_ORDER,
     BudgetExceeded,
@@ -429,9 +429,8 @@ def test_sanitizing_user_text_removes_quote_tags_and_control_characters() -> Non
 
 
 def test_recommender_streams_an_llm_reply_through_the_graph(tmp_path) -> None:
-    from crs.kb import Catalog, build_graph
-
     from crs import Recommender, Settings
+    from crs.kb import Catalog, build_graph
     from crs.reasoning.policy import PolicySettings
     from tests.conftest import TOY_ITEMS, TOY_VOCAB
 

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 import pytest
-from crs.evals.cli import app
 from typer.testing import CliRunner
 
+from crs.evals.cli import app
 from tests.conftest import require_data
 
 runner = CliRunner()

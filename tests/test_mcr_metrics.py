@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import pytest
+
 from crs.evals.metrics import HDCG, AverageTurns, EpisodeResult, SuccessCurve, SuccessRate, default_metrics, hdcg
 
 

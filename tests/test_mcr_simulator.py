@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
+
 from crs.evals.runner import run_benchmark, run_episode, sample_episodes
 from crs.evals.simulator import SimulatedUser
 from crs.kb import KnowledgeGraph
-
 from crs.reasoning.engine import Engine
 from crs.reasoning.policy import PolicySettings
 from crs.reasoning.state import Action, Recommendation

@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 import typer
+from typer.testing import CliRunner
+
 from crs.evals.memory import (
     TUNED_PROFILES,
     history_reference,
@@ -15,8 +17,6 @@ from crs.evals.memory import (
     run_memory_eval,
 )
 from crs.memory import ProfileSettings
-from typer.testing import CliRunner
-
 from tests.conftest import require_data
 
 

@@ -7,13 +7,13 @@ from pathlib import Path
 
 import chromadb
 import pytest
+
+from crs.api import Recommender
 from crs.graphs.checkpoint import delete_user_threads, sqlite_checkpointer
 from crs.graphs.steps import MemoryHooks
 from crs.kb import KnowledgeGraph, Vocabulary
 from crs.memory import ChromaMemoryStore, ReflectiveMemory
 from crs.memory.chroma_store import client_settings
-
-from crs.api import Recommender
 from crs.settings import Settings
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import timedelta
 
 import numpy as np
+
 from crs.kb import KnowledgeGraph
 from crs.memory import MemoryEntry, ProfileSettings, base_rates, build_profile
 from crs.memory.entry import utcnow
-
 from crs.reasoning.engine import Engine
 
 

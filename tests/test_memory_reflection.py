@@ -8,6 +8,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
+from langchain_core.messages import AIMessage
+
 from crs.kb import KnowledgeGraph
 from crs.memory import (
     ChromaMemoryStore,
@@ -24,8 +27,6 @@ from crs.memory import (
 )
 from crs.memory.reflection import Candidate
 from crs.memory.store import UserMemories
-from langchain_core.language_models.fake_chat_models import FakeListChatModel, GenericFakeChatModel
-from langchain_core.messages import AIMessage
 
 
 def _state(session: str, turn: int, *, accepted: Sequence[str] = (), rejected: Sequence[str] = (),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
 from crs.evals.memory import reranker_simulation
 from crs.memory import ChromaMemoryStore, MemoryEntry, MemorySettings, ReflectiveMemory, RerankerBank, gumbel_top_m
 from crs.memory.reranker import Reranker, RerankerSettings

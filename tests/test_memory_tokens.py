@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from crs.memory import fit_to_budget, prepare_offline_tiktoken, token_count
 
 

@@ -6,10 +6,10 @@ import re
 from pathlib import Path
 
 import pytest
-from crs.kb import KnowledgeGraph, Vocabulary
 
 from crs import Recommender, Settings
 from crs.api import load_knowledge
+from crs.kb import KnowledgeGraph, Vocabulary
 from crs.language.nlg import ReplyPlan, TemplateNLG
 from crs.language.personas import UserProfile, bundled_personas
 from crs.reasoning.state import Recommendation

@@ -5,9 +5,9 @@ from __future__ import annotations
 import time
 
 import pytest
+
 from crs.kb import Catalog, FacetSpec, Item, KnowledgeGraph, Vocabulary, build_graph
 from crs.kb.embeddings import default_embedder
-
 from crs.language.nlu import MAX_CHARS, NLUContext, OfflineNLU, Understander
 from crs.reasoning.state import Feedback, Intent
 

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from crs.ui.web import MAX_QUICK_REPLIES, quick_replies
-
 from crs import Recommender, Settings
 from crs.language.reply import Question, RecommendedItem, Reply
+from crs.ui.web import MAX_QUICK_REPLIES, quick_replies
 
 
 def _labels(reply: Reply) -> list[str]:
