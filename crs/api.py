@@ -111,7 +111,7 @@ class Recommender:
         self.graph = graph
         self.engine = engine or Engine(graph, scorer, self.settings.policy)
         embedder = default_embedder() if self.settings.embeddings and nlu is None else None
-        self.nlu = nlu or OfflineNLU(graph, embedder)
+        self.nlu = nlu or OfflineNLU(graph, embedder, max_chars=self.settings.max_message_chars)
         try:  # the persona and the optional chat model (llm= wins over settings.llm)
             self.persona = resolve_persona(persona if persona is not None else self.settings.persona)
             self.llm = llm if llm is not None else load_chat_model(self.settings.llm)

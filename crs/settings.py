@@ -14,6 +14,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from crs.language.llm.config import LLMSettings, TokenBudget
+from crs.language.nlu import MAX_CHARS
 from crs.language.personas import Persona
 from crs.memory.config import MemorySettings, ProfileSettings, RerankerSettings
 from crs.reasoning.policy import PolicySettings
@@ -51,7 +52,7 @@ class Settings(BaseModel):
     memory_settings: MemorySettings = Field(
         default_factory=MemorySettings,
         description="reflection, reranker and profile knobs; tune `profile` on your catalog's valid split")
-    max_message_chars: int = Field(2000, ge=1)
+    max_message_chars: int = Field(MAX_CHARS, ge=1, description="longer messages are refused; all of it is read")
     embeddings: bool = Field(True, description="map free text to attributes with offline embeddings")
     persona: str | Persona = Field("default", description="a bundled persona's name, a .yaml file, or a table")
     llm: LLMSettings = Field(default_factory=LLMSettings, description="optional chat model; default: none")

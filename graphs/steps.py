@@ -17,14 +17,13 @@ from langgraph.config import get_stream_writer
 
 from crs.kb.errors import UnknownIdError
 from crs.language.nlg import ProfileSource, ReplyPlan, Responder, StreamingResponder
-from crs.language.nlu import NLUContext, Understander
+from crs.language.nlu import MAX_CHARS, NLUContext, Understander
 from crs.language.reply import Reply
 from crs.reasoning.engine import Engine
 from crs.reasoning.state import Action, DialogueState, Feedback, Recommendation
 
 __all__ = ["MemoryHooks", "TurnState", "TurnSteps"]
 
-DEFAULT_MAX_MESSAGE_CHARS = 2000
 _HISTORY_TURNS = 8  # recent turns handed to the reply writer (an LLM prompt's budget cuts further)
 
 
@@ -87,7 +86,7 @@ class TurnSteps:
         nlg: Responder,
         memory: MemoryHooks | None = None,
         *,
-        max_message_chars: int = DEFAULT_MAX_MESSAGE_CHARS,
+        max_message_chars: int = MAX_CHARS,
         profiles: ProfileSource | None = None,
     ) -> None:
         self.engine = engine

@@ -12,7 +12,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import re
 import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
@@ -24,6 +23,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from crs.kb.graph import KnowledgeGraph
+from crs.kb.text import phrase
 from crs.memory.chroma_store import ChromaMemoryStore
 from crs.memory.config import MemorySettings
 from crs.memory.entry import MemoryEntry
@@ -443,16 +443,12 @@ def _value_index(graph: KnowledgeGraph) -> Any:
     index: dict[str, list[str]] = {}
     for attr in graph.attributes:
         for name in (attr.value, *attr.synonyms):
-            index.setdefault(_norm(name), []).append(attr.id)
+            index.setdefault(phrase(name), []).append(attr.id)
 
-    def lookup(phrase: str) -> list[str]:
-        return index.get(_norm(phrase), [])
+    def lookup(text: str) -> list[str]:
+        return index.get(phrase(text), [])
 
     return lookup
-
-
-def _norm(text: str) -> str:
-    return re.sub(r"[\s_\-]+", " ", text.strip().lower())
 
 
 def _default_path() -> Path:

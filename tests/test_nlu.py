@@ -472,6 +472,18 @@ def test_very_long_text_is_truncated_and_fast(semantic: OfflineNLU) -> None:
     check(semantic, "x " * MAX_CHARS + "jazz", NONE, UNKNOWN)
 
 
+def test_the_message_limit_is_one_setting(tmp_path) -> None:
+    """Raising Settings.max_message_chars lets the parser read as far as the conversation accepts."""
+    from crs import Recommender, Settings
+
+    text = "x " * 1500 + "jazz"  # 3,004 characters: "jazz" lies past the default limit
+    short = Recommender.from_settings(Settings(state_dir=tmp_path / "a", memory=False))
+    assert short.chat("ann", "s", text).action == "error"
+    long = Recommender.from_settings(Settings(state_dir=tmp_path / "b", memory=False, max_message_chars=5000))
+    long.chat("ann", "s", text)
+    assert "genre:jazz" in long.state("ann", "s").accepted
+
+
 def test_understanding_is_fast_on_short_messages(nlu: OfflineNLU) -> None:
     texts = ["yes", "no, rock", "not the first one", "electornic from the 80s", "start over"]
     start = time.perf_counter()

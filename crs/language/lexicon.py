@@ -6,8 +6,6 @@ many conversations (and threads) at the same time.
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
@@ -17,9 +15,9 @@ from rapidfuzz import fuzz, process
 
 from crs.kb.embeddings import Embedder
 from crs.kb.models import Attribute
+from crs.kb.text import PUNCT, name_parts, tokenize
 
 __all__ = [
-    "MAX_CHARS",
     "PHRASES",
     "PUNCT",
     "REAL_WORDS",
@@ -38,23 +36,7 @@ __all__ = [
     "tokenize",
 ]
 
-#: Only this many characters of a message are read: nobody types a preference longer than
-#: that, and it bounds the time one message can cost.
-MAX_CHARS = 2000
 MAX_KEY_TOKENS = 8  # longer names are never typed out; skipping them keeps lookups short
-
-_INVISIBLE = re.compile("[\u00ad\u200b-\u200f\u202a-\u202e\u2060-\u2064\ufeff]")
-_APOSTROPHE = re.compile(r"(?<=\w)['\u2018\u2019`\u00b4](?=\w)")
-_TOKEN = re.compile(r"#\s?\d+|[^\W_]+|[,.;:!?()]")
-PUNCT = frozenset(",.;:!?()")
-
-
-def tokenize(text: str) -> list[str]:
-    """Lowercase word tokens (accents dropped, ``don't`` → ``dont``) and clause punctuation."""
-    text = _INVISIBLE.sub("", text[:MAX_CHARS])
-    if not text.isascii():
-        text = "".join(c for c in unicodedata.normalize("NFKD", text) if not unicodedata.combining(c))
-    return [t.replace(" ", "") for t in _TOKEN.findall(_APOSTROPHE.sub("", text.casefold()))]
 
 
 def stem(token: str) -> str:
@@ -228,7 +210,6 @@ _ORDINALS = {
 _CARDINALS = {w: i for i, w in enumerate(["one", "two", "three", "four", "five", "six", "seven", "eight",
                                           "nine", "ten"])}
 _NUMBER_WORDS = frozenset({"number", "option", "item", "nr", "num", "choice"})
-_NAME_SEPARATORS = (" — ", " – ", " - ")
 
 
 def list_position(tokens: Sequence[str], i: int, shown: int, *, alone: bool) -> tuple[int, int] | None:
@@ -257,11 +238,7 @@ def list_position(tokens: Sequence[str], i: int, shown: int, *, alone: bool) -> 
 def _forms(name: str) -> list[tuple[str, ...]]:
     """Stemmed token forms of a name and of its parts ("Album — Artist"); a lone token that is
     a function word or shorter than three letters names nothing."""
-    parts = [name]
-    for separator in _NAME_SEPARATORS:
-        if separator in name:
-            parts.extend(p for p in name.split(separator) if p.strip())
-            break
+    parts = [name, *name_parts(name)] if len(name_parts(name)) > 1 else [name]
     out = []
     for part in parts:
         key = tuple(stem(t) for t in tokenize(part) if t not in PUNCT)

@@ -29,7 +29,8 @@ Conventions worth knowing:
   accepting an item turns ``recommend_now`` into ``inform``.
 * A word the grammar owns ("love", "new", "good", ...) does not name an attribute on its
   own; multi-word names containing it ("new wave") still match.
-* Only the first :data:`MAX_CHARS` (2,000) characters of a message are read.
+* Only the first ``max_chars`` characters of a message are read (:data:`MAX_CHARS` by default;
+  the conversation passes ``Settings.max_message_chars``, and refuses longer messages).
 """
 
 from __future__ import annotations
@@ -43,7 +44,6 @@ from rapidfuzz import fuzz, process
 from crs.kb.embeddings import Embedder
 from crs.kb.graph import KnowledgeGraph
 from crs.language.lexicon import (
-    MAX_CHARS,
     PUNCT,
     RESERVED,
     STOPWORDS,
@@ -61,6 +61,10 @@ from crs.language.lexicon import (
 from crs.reasoning.state import Feedback, Intent
 
 __all__ = ["MAX_CHARS", "NLUContext", "OfflineNLU", "Understander"]
+
+#: The default longest message read: nobody types a preference longer than that, and it bounds
+#: the time one message can cost. ``Settings.max_message_chars`` changes it.
+MAX_CHARS = 2000
 
 _ARTICLES = frozenset({"the", "a", "an", "any", "more", "too", "so", "very"})
 _OPENERS = frozenset({"oh", "well", "hmm", "um", "uh", "ah", "er", "so", "actually", "honestly", "then", "i"})
@@ -143,8 +147,10 @@ class OfflineNLU:
         fuzzy_cutoff: int = 88,
         embedding_threshold: float = 0.36,
         embedding_margin: float = 0.10,
+        max_chars: int = MAX_CHARS,
     ) -> None:
         self._graph = graph
+        self._max_chars = max_chars
         self._attributes = graph.attributes
         self._lexicon = Lexicon(graph.attributes, fuzzy_cutoff)
         self._cutoff = float(fuzzy_cutoff)
@@ -154,7 +160,7 @@ class OfflineNLU:
         self._margin = embedding_margin
 
     def understand(self, text: str, context: NLUContext) -> Feedback:
-        raw = tokenize(text) if isinstance(text, str) else []
+        raw = tokenize(text[: self._max_chars]) if isinstance(text, str) else []
         shown = context.recommended
         reading = _Reading(raw, shown, self._name_forms(shown), self._preferences(context))
         if not reading.words:

@@ -18,9 +18,10 @@ from dataclasses import dataclass
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
+from crs.kb.text import phrase, title
 from crs.language.llm._calls import call_with_timeout, iterate_with_deadline
 from crs.language.llm.config import LLMSettings
-from crs.language.llm.grounding import GroundingCheck, tokens
+from crs.language.llm.grounding import GroundingCheck
 from crs.language.llm.prompts import GENERATION_RULES, generation_messages
 from crs.language.nlg import ReplyPlan, TemplateNLG
 from crs.language.reply import Reply
@@ -153,11 +154,11 @@ class GroundedResponder:
             logger.info("LLM generation skipped: %s", exc)
             return None, draft
         secrets = (GENERATION_RULES,)
-        required = [graph.item_names[graph.item_index[i]].split(" — ")[0] for i in items if i in graph.item_index]
+        required = [title(graph.item_names[graph.item_index[i]]) for i in items if i in graph.item_index]
         if draft.question is not None:
             required.append(draft.question.value)
         return _Prepared(draft, messages, items, allowed, dislikes, secrets,
-                         tuple(" ".join(tokens(r)) for r in required)), draft
+                         tuple(phrase(r) for r in required)), draft
 
     def _problem(self, prepared: _Prepared, text: str, plan: ReplyPlan, *, partial: bool = False) -> str | None:
         if not partial and not text.strip():
@@ -177,10 +178,10 @@ class GroundedResponder:
             return None
         if plan.previous is not None and text == plan.previous:
             return "the reply repeats the previous one"
-        missing = [name for name in prepared.required if f" {name} " not in f" {' '.join(tokens(text))} "]
+        missing = [name for name in prepared.required if f" {name} " not in f" {phrase(text)} "]
         if missing:
             return f"the reply leaves out {', '.join(repr(m) for m in missing)}"
-        sentences = [" ".join(tokens(x)) for x in _SENTENCES.split(text) if tokens(x)]
+        sentences = [phrase(x) for x in _SENTENCES.split(text) if phrase(x)]
         if len(sentences) != len(set(sentences)):
             return "the reply repeats itself"
         return None

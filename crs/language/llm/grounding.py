@@ -11,15 +11,14 @@ words, longest first, so "Kind of Blue" is one name and not also the album "Blue
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from crs.kb.graph import KnowledgeGraph
+from crs.kb.text import name_parts, phrase, word_spans, words
 
-__all__ = ["CONVERSATIONAL", "GroundingCheck", "Verdict", "tokens"]
+__all__ = ["CONVERSATIONAL", "GroundingCheck", "Verdict"]
 
-_TOKEN = re.compile(r"[^\W_]+(?:['’][^\W_]+)?")
 _CAPS = re.compile(r"\b[A-Z][\w'’]*(?:\s+(?:(?:of|the|de|la|in)\s+)?[A-Z][\w'’]*)+")
 _NOT_NAMES = frozenset(
     [
@@ -77,17 +76,6 @@ CONVERSATIONAL = frozenset(
 )
 
 
-def _raw_tokens(text: str) -> list[str]:
-    text = unicodedata.normalize("NFKD", text)
-    text = "".join(c for c in text if not unicodedata.combining(c))
-    return [t.replace("’", "'") for t in _TOKEN.findall(text)]
-
-
-def tokens(text: str) -> list[str]:
-    """Lowercase words without accents: the units names are matched on."""
-    return [t.casefold() for t in _raw_tokens(text)]
-
-
 @dataclass(frozen=True, slots=True)
 class Verdict:
     ok: bool
@@ -103,13 +91,13 @@ class GroundingCheck:
         items: dict[tuple[str, ...], set[str]] = {}
         attrs: dict[tuple[str, ...], set[str]] = {}
         for item_id, name in zip(graph.item_ids, graph.item_names, strict=True):
-            for form in {name, *re.split(r"\s+[—–-]\s+", name)}:
-                key = tuple(tokens(form))
+            for form in {name, *name_parts(name)}:
+                key = tuple(words(form))
                 if key and not (len(key) == 1 and (key[0] in _TOO_COMMON or len(key[0]) < 3)):
                     items.setdefault(key[:_MAX_FORM], set()).add(item_id)
         for attr in graph.attributes:
             for form in (attr.value, *attr.synonyms):
-                key = tuple(tokens(form))
+                key = tuple(words(form))
                 if key and not (len(key) == 1 and key[0] in _TOO_COMMON):
                     attrs.setdefault(key[:_MAX_FORM], set()).add(attr.id)
         for key in {*items, *attrs}:
@@ -124,32 +112,33 @@ class GroundingCheck:
         A stream is checked and shown only up to here: a word still being typed, or trailing
         words that begin a longer catalog name ("Blue" of "Blue Train"), wait for what follows.
         """
-        found = list(_TOKEN.finditer(text))
+        found = word_spans(text)
         cut = len(found) - 1 if found and text[-1:].isalnum() else len(found)
         for k in range(min(self._longest - 1, cut), 0, -1):
-            if tuple(m.group(0).casefold() for m in found[cut - k : cut]) in self._prefixes:
+            if tuple(word for _, _, word in found[cut - k : cut]) in self._prefixes:
                 cut -= k
                 break
-        return text if cut == len(found) else text[: found[cut].start()].rstrip()
+        return text if cut == len(found) else text[: found[cut][0]].rstrip()
 
     def mentions(self, text: str) -> list[tuple[str, frozenset[str], frozenset[str]]]:
         """(surface form, item ids, attribute ids) of every catalog name in ``text``, longest first."""
-        raw = _raw_tokens(text)
-        words = [w.casefold() for w in raw]
+        spans = word_spans(text)
+        raw = [text[start:end] for start, end, _ in spans]
+        folded = [word for _, _, word in spans]
         found = []
         i = 0
-        while i < len(words):
-            for n in range(min(self._longest, len(words) - i), 0, -1):
-                hit = self._forms.get(tuple(words[i : i + n]))
+        while i < len(folded):
+            for n in range(min(self._longest, len(folded) - i), 0, -1):
+                hit = self._forms.get(tuple(folded[i : i + n]))
                 if hit is None:
                     continue
                 item_ids, attr_ids = hit
                 if n == 1:  # one word: an item's title only when capitalised; no everyday words
                     item_ids = item_ids if raw[i][:1].isupper() else frozenset()
-                    attr_ids = attr_ids if words[i] not in CONVERSATIONAL else frozenset()
+                    attr_ids = attr_ids if folded[i] not in CONVERSATIONAL else frozenset()
                     if not (item_ids or attr_ids):
                         continue
-                found.append((" ".join(words[i : i + n]), item_ids, attr_ids))
+                found.append((" ".join(folded[i : i + n]), item_ids, attr_ids))
                 i += n
                 break
             else:
@@ -176,19 +165,19 @@ class GroundingCheck:
                 problems.append(f"mentions the disliked {form!r}")
             elif not (item_ids & allowed_items or attr_ids & allowed_attrs):
                 problems.append(f"names {form!r}, which the policy did not choose")
-        known = [" ".join(tokens(k)) for k in (draft, *also_known)]
+        known = [phrase(k) for k in (draft, *also_known)]
         known += [
-            " ".join(tokens(self.graph.item_names[self.graph.item_index[i]]))
+            phrase(self.graph.item_names[self.graph.item_index[i]])
             for i in allowed_items
             if i in self.graph.item_index
         ]
         for match in _CAPS.finditer(text):
-            words = match.group(0).split()
-            while words and words[0].casefold().rstrip(",") in _NOT_NAMES:
-                words = words[1:]
-            phrase = " ".join(tokens(" ".join(words)))
-            if len(words) >= 2 and not any(phrase in k for k in known):
-                problems.append(f"names {' '.join(words)!r}, which is none of the chosen items")
+            parts = match.group(0).split()
+            while parts and parts[0].casefold().rstrip(",") in _NOT_NAMES:
+                parts = parts[1:]
+            key = phrase(" ".join(parts))
+            if len(parts) >= 2 and not any(key in k for k in known):
+                problems.append(f"names {' '.join(parts)!r}, which is none of the chosen items")
         problems += _leaks(text, secrets, draft)
         return Verdict(not problems, tuple(problems))
 
@@ -199,8 +188,8 @@ def _shingles(words: Sequence[str]) -> set[tuple[str, ...]]:
 
 def _leaks(text: str, secrets: Sequence[str], draft: str) -> list[str]:
     """A run of six words of the hidden instructions (that the draft does not contain)."""
-    said = _shingles(tokens(text)) - _shingles(tokens(draft))
+    said = _shingles(words(text)) - _shingles(words(draft))
     for secret in secrets:
-        if said & _shingles(tokens(secret)):
+        if said & _shingles(words(secret)):
             return ["repeats the system prompt"]
     return []
