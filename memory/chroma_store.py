@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
+from chromadb.errors import NotFoundError
 from numpy.typing import NDArray
 
 from crs.memory.embedding import OfflineEmbeddingFunction
@@ -48,11 +49,6 @@ def _collection_name(user_id: str) -> str:
     return _PREFIX + hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:40]
 
 
-def _is_not_found(exc: Exception) -> bool:
-    text = str(exc).lower()
-    return "NotFound" in type(exc).__name__ or ("not" in text and ("exist" in text or "found" in text))
-
-
 @contextmanager
 def _guard(what: str) -> Iterator[None]:
     """Turn any backend failure into a :class:`MemoryStoreError` that says what was attempted."""
@@ -61,8 +57,6 @@ def _guard(what: str) -> Iterator[None]:
     except MemoryStoreError:
         raise
     except ValueError as exc:
-        if _is_not_found(exc):
-            raise
         raise MemoryStoreError(f"memory store: {what} failed: {exc}") from exc
     except Exception as exc:
         raise MemoryStoreError(f"memory store: {what} failed: {type(exc).__name__}: {exc}") from exc
@@ -168,21 +162,15 @@ class ChromaMemoryStore:
                 )
             try:
                 return self._client.get_collection(name, embedding_function=self._ef)
-            except ValueError:
+            except NotFoundError:  # embedded and server clients both raise it
                 return None
-            except Exception as exc:  # NotFoundError from a server
-                if _is_not_found(exc):
-                    return None
-                raise
 
     def _drop_user_collection(self, user_id: str) -> None:
         with _guard(f"deleting the memories of user {user_id!r}"):
             try:
                 self._client.delete_collection(_collection_name(user_id))
-            except Exception as exc:
-                if _is_not_found(exc):
-                    return
-                raise
+            except NotFoundError:  # nothing stored for this user: nothing to delete
+                return
 
 
 class _ChromaUserMemories:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -23,14 +24,42 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest
     monkeypatch.setenv("GRADIO_ANALYTICS_ENABLED", "False")
 
 
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"", "0", "false", "no", "off"}
+
+
+def switch(name: str) -> bool:
+    """A boolean environment switch: 1/true/yes/on or 0/false/no/off (unset is off); anything else is an error."""
+    value = os.environ.get(name, "").strip().lower()
+    if value not in _TRUE | _FALSE:
+        raise pytest.UsageError(f"{name}={os.environ[name]!r}: use 1 or 0 (true/false, yes/no, on/off)")
+    return value in _TRUE
+
+
+REQUIREMENTS = ("DATA", "BROWSER", "LOCAL_LLM", "SERVICES")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    for requirement in REQUIREMENTS:  # a mistyped value stops the run at once, not at the first skip
+        switch(f"CRS_REQUIRE_{requirement}")
+
+
+def missing(requirement: str, reason: str) -> NoReturn:
+    """Skip for want of something a test needs, or fail where ``CRS_REQUIRE_<requirement>`` says it must be there.
+
+    CI sets CRS_REQUIRE_DATA, CRS_REQUIRE_BROWSER, CRS_REQUIRE_LOCAL_LLM and CRS_REQUIRE_SERVICES, so nothing
+    is skipped there; on a fresh machine these tests skip with the reason.
+    """
+    if switch(f"CRS_REQUIRE_{requirement}"):
+        pytest.fail(f"{reason} (required: CRS_REQUIRE_{requirement} is set)")
+    pytest.skip(reason)
+
+
 def require_data(name: str = "lastfm") -> Path:
     """The benchmark folder, or a skip saying why (a failure in CI, where it must exist)."""
     path = SHARED_DATA / name
     if not path.is_dir():
-        reason = f"benchmark data not found at {path} (it lives outside the repository)"
-        if os.environ.get("CRS_REQUIRE_DATA"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing("DATA", f"benchmark data not found at {path} (it lives outside the repository)")
     return SHARED_DATA
 
 

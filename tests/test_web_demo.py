@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from crs import Recommender, Settings
+from tests.conftest import missing
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -38,10 +39,7 @@ def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Reco
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     if CHROMIUM is None:
-        reason = "Chromium is not installed (apt-get install chromium)"
-        if os.environ.get("CRS_REQUIRE_BROWSER"):
-            pytest.fail(reason)
-        pytest.skip(reason)
+        missing("BROWSER", "Chromium is not installed (apt-get install chromium)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
