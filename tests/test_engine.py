@@ -7,8 +7,9 @@ import pytest
 
 from crs.kb import KnowledgeGraph, UnknownIdError
 from crs.reasoning.engine import Engine
-from crs.reasoning.policy import PolicySettings, attribute_entropy, preference_weights, top_k
+from crs.reasoning.policy import PolicySettings, preference_weights, top_k
 from crs.reasoning.state import DialogueState, Feedback
+from tests.test_question_reference import reference_question
 
 
 def candidates(engine: Engine, state: DialogueState) -> set[str]:
@@ -73,10 +74,11 @@ def test_only_attributes_of_candidates_are_askable(toy_graph: KnowledgeGraph) ->
     engine = Engine(g)
     s = engine.apply(engine.start(), Feedback(accept_attributes=("genre:jazz",)))
     view = engine.view(s)
-    share, entropy = attribute_entropy(g, view.candidates, view.weights, np.array([], dtype=np.int64))
-    askable = {g.attr_ids[a] for a in np.flatnonzero(entropy > 0)}
+    _, entropy = reference_question(g, s, view.candidates, view.weights)
+    askable = {g.attr_ids[a] for a, h in entropy.items() if h > 0}
     assert askable == {"decade:1950s", "decade:1960s", "mood:calm", "mood:uplifting", "mood:energetic"}
-    assert share[g.attribute("genre:jazz")] == pytest.approx(1.0)
+    assert g.attr_ids[view.best_attribute] in askable
+    assert view.attr_share[g.attribute("genre:jazz")] == pytest.approx(1.0)
 
 
 def test_recommends_top_k_with_paths_when_few_candidates_remain(toy_graph: KnowledgeGraph) -> None:

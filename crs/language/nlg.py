@@ -193,13 +193,13 @@ class TemplateNLG:
             return spec.question.format(value=attr.value, facet=attr.facet)
         return self._fmt("ask_default", turn, Voice.of(self.persona), value=attr.value, facet=attr.facet)
 
-    def _dislikes(self, plan: ReplyPlan) -> set[str]:
+    def dislikes(self, plan: ReplyPlan) -> set[str]:
         """Disliked attributes, except those the user accepted in this very conversation."""
         if plan.profile is None:
             return set()
         return set(plan.profile.dislikes) - set(plan.accepted)
 
-    def _likes(self, plan: ReplyPlan) -> list[str]:
+    def likes(self, plan: ReplyPlan) -> list[str]:
         """What the person likes: the qualities of the examples they named (the commonest
         first), then their remembered likes."""
         from_seeds = [a for a, _ in Counter(a for item in plan.seeds for a in self._item_attrs(item)).most_common()]
@@ -214,10 +214,10 @@ class TemplateNLG:
         """Why this item: the attributes of its path, and the user's likes it has."""
         voice = voice or Voice.of(self.persona)
         plan = plan or ReplyPlan(kind="recommend", turn=index)
-        dislikes = self._dislikes(plan)
+        dislikes = self.dislikes(plan)
         path = [a for a in rec.path[:-1] if a in self.graph.attr_index and a not in dislikes]
         own = self._item_attrs(rec.item_id)
-        likes = [a for a in self._likes(plan) if a in own and a not in path][:2]
+        likes = [a for a in self.likes(plan) if a in own and a not in path][:2]
         attrs = ", ".join(self.value(a) for a in path)
         liked = join_and([self.value(a) for a in likes])
         if path and likes:
@@ -240,13 +240,13 @@ class TemplateNLG:
         return [self.graph.attr_ids[a] for a in self.graph.item_attrs.row(index).tolist()]
 
     def _has_reason(self, rec: Recommendation, plan: ReplyPlan) -> bool:
-        dislikes = self._dislikes(plan)
+        dislikes = self.dislikes(plan)
         own = set(self._item_attrs(rec.item_id))
-        return any(a not in dislikes for a in rec.path[:-1]) or any(a in own for a in self._likes(plan))
+        return any(a not in dislikes for a in rec.path[:-1]) or any(a in own for a in self.likes(plan))
 
     def examples(self, plan: ReplyPlan) -> str:
-        dislikes = self._dislikes(plan)
-        ids = merge_unique(self._likes(plan)[:1], self._known(plan.examples))
+        dislikes = self.dislikes(plan)
+        ids = merge_unique(self.likes(plan)[:1], self._known(plan.examples))
         values = [f"'{self.value(a)}'" for a in ids if a not in dislikes][:3]
         return ", ".join(values) if values else "a genre or a mood"
 
@@ -308,7 +308,7 @@ class TemplateNLG:
         self, plan: ReplyPlan, voice: Voice, k: int, question: Question | None, recs: list[RecommendedItem]
     ) -> str:
         kind, graph = plan.kind, self.graph
-        dislikes = self._dislikes(plan)
+        dislikes = self.dislikes(plan)
         if kind == "ask" and question is not None and plan.confirm:
             return self._decorate(self._fmt("confirm", k, voice, value=question.value, facet=question.facet),
                                   kind, voice, k)
@@ -349,7 +349,7 @@ class TemplateNLG:
         elif kind == "restart":
             text = self._fmt("restart", k, voice, examples=self.examples(plan))
         elif kind == "greet":
-            likes = self._likes(plan)[:2]
+            likes = self.likes(plan)[:2]
             if likes:
                 text = self._fmt(
                     "greet_back", k, voice, likes=join_and([self.value(a) for a in likes]), examples=self.examples(plan)

@@ -12,7 +12,6 @@ from typing import Literal, Protocol
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from crs.kb.graph import KnowledgeGraph
 from crs.reasoning.scoring import FloatArray, IntArray
 
 __all__ = [
@@ -22,8 +21,6 @@ __all__ = [
     "QuestionView",
     "ThresholdRule",
     "TurnView",
-    "attribute_entropy",
-    "best_question",
     "entropy_at",
     "most_uncertain",
     "preference_weights",
@@ -201,51 +198,12 @@ def top_mass(weights: FloatArray, k: int) -> float:
     return float(np.add.reduce(top[n - k :]))
 
 
-def attribute_entropy(
-    graph: KnowledgeGraph, candidates: IntArray, weights: FloatArray, exclude: IntArray
-) -> tuple[FloatArray, FloatArray]:
-    """Preference-weighted share of candidates having each attribute, and its binary entropy.
-
-    Only attributes of the current candidates can have a positive entropy (the CPR rule:
-    ask about the neighbours of the candidate items); excluded ones get -1.
-    """
-    share = graph.item_attrs.weighted_column_sums(candidates, weights)
-    entropy = binary_entropy(share)
-    entropy[share <= 1e-12] = -1.0
-    entropy[exclude] = -1.0
-    return share, entropy
-
-
 def binary_entropy(p: FloatArray) -> FloatArray:
     """Entropy in bits of a yes/no answer that is "yes" with probability ``p`` (0 at 0 and 1)."""
     q = np.clip(p, 1e-12, 1 - 1e-12)
     h = -(q * np.log2(q) + (1 - q) * np.log2(1 - q))
     h[(p <= 1e-12) | (p >= 1 - 1e-9)] = 0.0
     return h
-
-
-def best_question(share: FloatArray, present: IntArray, exclude: IntArray) -> tuple[int, float]:
-    """The attribute among ``present`` whose answer is most uncertain, and that entropy.
-
-    ``share`` is the preference-weighted share of candidates having each attribute (as from
-    :func:`attribute_entropy`); attributes in ``exclude`` or held by no weighted candidate
-    score -1. Returns ``(-1, -1.0)`` when nothing is askable.
-
-    >>> best_question(np.array([1.0, 0.5, 0.1, 0.0]), np.array([0, 1, 2]), np.array([1]))
-    (2, 0.4689955935892812)
-    """
-    if len(present) == 0:
-        return -1, -1.0
-    skip = None
-    if len(exclude):
-        flags = np.zeros(len(share), dtype=bool)
-        flags[exclude] = True
-        skip = flags[present]
-    p = share[present]
-    b = most_uncertain(p, skip)
-    if b is None:
-        return -1, -1.0
-    return int(present[b]), entropy_at(p, b)
 
 
 def most_uncertain(p: FloatArray, skip: np.ndarray | list[int] | None = None) -> int | None:

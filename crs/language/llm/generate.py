@@ -131,14 +131,14 @@ class GroundedResponder:
         if plan.kind == "error":
             return None, draft
         graph = self.template.graph
-        dislikes = tuple(sorted(self.template._dislikes(plan)))
+        dislikes = tuple(sorted(self.template.dislikes(plan)))
         items = tuple(r.id for r in draft.recommendations)
         if plan.item is not None:
             items = (*items, plan.item)
         attrs: list[str] = [*plan.accepted, *(a for r in draft.recommendations for a in r.path[:-1])]
         if plan.attribute is not None:
             attrs += [plan.attribute, *plan.options]
-        attrs += [a for a in self.template._likes(plan)]
+        attrs += [a for a in self.template.likes(plan)]
         attrs += [a for a in plan.examples if plan.kind in ("greet", "restart", "clarify")]
         allowed = tuple(a for a in dict.fromkeys(attrs) if a in graph.attr_index and a not in dislikes)
         value = {a.id: a.value for a in graph.attributes}
