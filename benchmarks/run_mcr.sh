@@ -8,7 +8,7 @@ DATA=${1:-../shared/data}
 OUT=${2:-benchmarks/out}
 CLI=${CRS_CLI:-python -m crs.evals.cli}
 mkdir -p "$OUT" docs
-POLICIES=maxent,scpr,best-norej,best,filter
+POLICIES=maxent,scpr,best,filter
 for ds in lastfm lastfm_star; do
   $CLI train scorer --dataset "$ds" --data-dir "$DATA" --out "$OUT/fm_$ds.npz" | tee "$OUT/train_$ds.txt"
   for rule in strict prune; do

@@ -37,8 +37,8 @@ def run_episode(engine: Engine, user: UserSimulator, max_turns: int) -> EpisodeR
         answer = user.answer(action)
         if answer.accepted:
             return EpisodeResult(user.user_id, user.target, turn, answer.rank, questions, lists)
-        # apply(record(...)) in one step: the same logic, one state built instead of two
-        state = engine._record_and_apply(state, action, answer.feedback)
+        # What the chatbot does: show the action, then apply the person's answer to it.
+        state = engine.apply(engine.record(state, action), answer.feedback)
     return EpisodeResult(user.user_id, user.target, None, None, questions, lists)
 
 

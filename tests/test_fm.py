@@ -68,5 +68,5 @@ def test_bounded_rejection_never_outweighs_the_attribute(toy_graph: KnowledgeGra
 
 
 def test_unknown_policy_lists_the_known_ones(toy_graph: KnowledgeGraph) -> None:
-    with pytest.raises(KeyError, match="known policies: best, best-norej"):
+    with pytest.raises(KeyError, match="known policies: best, filter, fm-bounded, maxent, scpr"):
         build_policy("nope", toy_graph)

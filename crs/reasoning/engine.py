@@ -506,15 +506,6 @@ class Engine:
                     "recommended": tuple([r.item_id for r in action.recommendations])}
         return None
 
-    def _record_and_apply(self, state: DialogueState, action: Action, feedback: Feedback) -> DialogueState:
-        """``apply(record(state, action), feedback)`` building one state instead of two: the
-        same changes, merged (for the benchmark runner's loop)."""
-        self.validate(feedback)
-        shown = self._shown_changes(state, action) or {}
-        answered = self._answer_changes(state, feedback, shown.get("question", state.question),
-                                        shown.get("options", state.options))
-        return _evolve(state, **{**shown, **answered})  # the answer's question/options win
-
     def explain(self, state: DialogueState, item_id: str) -> Recommendation:
         g = self.graph
         i = g.item(item_id)

@@ -5,12 +5,12 @@ scorer, settings and decision rule. ``best`` is an alias of the best policy meas
 the MCR benchmark. Policies that use a trained FM take a model (or a path to one); without
 it they train one on the graph's interactions and report how long that took.
 
->>> sorted(POLICIES)[:3]
-['best', 'best-norej', 'filter']
+>>> sorted(POLICIES)
+['best', 'filter', 'fm-bounded', 'maxent', 'scpr']
 >>> build_policy("nope", None)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
-KeyError: "unknown policy 'nope'; known policies: best, best-norej, ..."
+KeyError: "unknown policy 'nope'; known policies: best, filter, ..."
 """
 
 from __future__ import annotations
@@ -109,11 +109,11 @@ def _filter(graph: KnowledgeGraph, model: FMModel | None, opts: Options) -> tupl
 _SPECS = [
     PolicySpec("maxent", "popularity ranking + max-entropy questions (the classic baseline)",
                "none", False, _maxent),
-    PolicySpec("scpr", "SCPR-style: FM scorer, FM-weighted entropy, ask/recommend threshold; ignores 'no'",
+    PolicySpec("scpr", "SCPR-style: FM scorer, FM-weighted entropy, ask/recommend threshold; ignores 'no' "
+               "(the best policy without its use of 'no' answers)",
                "none", True, _fm("none", 1.0, 0.5)),
     PolicySpec("fm-bounded", "FM + weighted entropy + tuned ask/recommend threshold; a 'no' subtracts at most "
                "the weight the attribute would add if accepted", "bounded", True, _fm("bounded", 1.0, 0.5)),
-    PolicySpec("best-norej", "the best policy with 'no' answers ignored", "none", True, _fm("none", 1.0, 0.5)),
     PolicySpec("filter", "FM with a 'no' penalty of 30 logits: the prune rule in disguise (for reference)",
                "filter-strength", True, _filter),
 ]
