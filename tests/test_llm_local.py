@@ -17,6 +17,7 @@ from crs.language.llm import GroundedResponder, LLMSettings, LLMUnderstander, lo
 from crs.language.nlg import ReplyPlan, TemplateNLG
 from crs.language.nlu import NLUContext
 from crs.reasoning.state import Feedback, Recommendation
+from tests.conftest import missing
 
 pytestmark = pytest.mark.slow
 
