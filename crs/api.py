@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import threading
 from collections import defaultdict
@@ -119,11 +120,9 @@ class Recommender:
             raise InvalidInput(str(exc)) from None
         if self.llm is not None and self.settings.llm.understand:
             self.nlu = LLMUnderstander(self.llm, graph, self.nlu, settings=self.settings.llm)
-        if nlg is None:
-            nlg = TemplateNLG(graph, vocabulary, self.persona)
-            if self.llm is not None and self.settings.llm.generate:
-                nlg = GroundedResponder(self.llm, nlg, settings=self.settings.llm)
-        self.nlg = nlg
+        self.vocabulary = vocabulary
+        self._own_nlg = nlg is not None  # a given responder has its own voice: with_persona refuses
+        self.nlg = nlg if nlg is not None else self._persona_nlg(self.persona)
         if profiles is None and isinstance(memory, ProfileSource):
             profiles = memory
         self.memory = memory
@@ -150,6 +149,31 @@ class Recommender:
                 settings.state_dir / "memory", host=settings.memory_host, port=settings.memory_port, graph=graph,
                 settings=settings.memory_settings)
         return cls(graph, vocabulary=vocabulary, settings=settings, **kwargs)
+
+    def _persona_nlg(self, persona: Persona) -> Responder:
+        nlg = TemplateNLG(self.graph, self.vocabulary, persona)
+        if self.llm is not None and self.settings.llm.generate:
+            return GroundedResponder(self.llm, nlg, settings=self.settings.llm)
+        return nlg
+
+    def with_persona(self, persona: Persona | str) -> Recommender:
+        """The same recommender speaking as another persona (a bundled name, a .yaml file, a Persona).
+
+        Everything else is shared: catalog, engine, memory, conversations and their locks, so a
+        conversation goes on where it was and only the wording of the next reply changes.
+        """
+        if self._own_nlg:
+            raise InvalidInput("this recommender was given its own nlg, so it has no persona to change")
+        try:
+            voice = resolve_persona(persona)
+        except (PersonaError, ValueError) as exc:
+            raise InvalidInput(str(exc)) from None
+        twin = copy.copy(self)
+        twin.persona, twin.nlg = voice, self._persona_nlg(voice)
+        twin.steps = copy.copy(self.steps)
+        twin.steps.nlg = twin.nlg
+        twin.app = build_conversation_graph(twin.steps, checkpointer=self.checkpointer)
+        return twin
 
     # ---------------------------------------------------------------- turns
     def chat(self, user_id: str, session_id: str, text: str) -> Reply:

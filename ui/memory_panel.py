@@ -1,0 +1,56 @@
+"""The memory panel: what is remembered about the person at this browser, each with a delete button.
+
+Built from ``Recommender.memories(user)`` only (an entry's ``id``, ``kind``, ``text`` and
+``created_at``), so it shows what the memory store holds, whatever kinds it comes to have.
+Each delete button carries the memory's id; the page sends it back with the browser's own user,
+so one person can never list or delete another's memories.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from html import escape
+from typing import Protocol
+
+__all__ = ["MemoryView", "kind_label", "memories_html"]
+
+_KINDS = {"like": "likes", "dislike": "dislikes", "fact": "about you", "style": "how to talk",
+          "session_summary": "a past session", "choice": "chosen"}
+
+
+class MemoryView(Protocol):
+    """The fields of a memory entry the panel shows."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+def kind_label(kind: str) -> str:
+    """A short human label for a memory kind (unknown kinds are shown by name)."""
+    return _KINDS.get(kind, kind.replace("_", " "))
+
+
+def memories_html(memories: Sequence[MemoryView]) -> str:
+    if not memories:
+        return '<p class="muted memory-empty">Nothing is remembered about you yet.</p>'
+    rows = []
+    for m in memories:
+        when = m.created_at.strftime("%Y-%m-%d %H:%M")
+        rows.append(
+            f'<li class="memory" data-memory-row="{escape(m.id)}">'
+            f'<span class="memory-kind">{escape(kind_label(m.kind))}</span>'
+            f'<span class="memory-text">{escape(m.text)}</span>'
+            f'<time class="memory-when" datetime="{m.created_at.isoformat()}">{when}</time>'
+            f'<button type="button" class="memory-delete" data-memory="{escape(m.id)}" '
+            f'aria-label="Delete this memory: {escape(m.text)}" title="Delete this memory">Delete</button>'
+            "</li>"
+        )
+    count = "1 memory" if len(memories) == 1 else f"{len(memories)} memories"
+    return f'<p class="muted">{count}, newest first.</p><ul class="memories">{"".join(rows)}</ul>'
