@@ -302,17 +302,18 @@ def build_demo(rec: Recommender, *, user_id: str | None = None, secret: str | No
         user = gr.BrowserState(None, storage_key="crs-user", secret=secret)
         with gr.Row(equal_height=False):
             with gr.Column(scale=3, min_width=360):
-                chat = gr.Chatbot(label="Conversation", height=440, sanitize_html=True, latex_delimiters=[],
-                                  buttons=["copy"], feedback_options=None)
+                chat = gr.Chatbot(label="Conversation", height=440, elem_id="chat", sanitize_html=True,
+                                  latex_delimiters=[], buttons=["copy"], feedback_options=None)
                 with gr.Row():
                     quick = [gr.Button(visible=False, size="sm", elem_classes=["quick-reply"])
                              for _ in range(MAX_QUICK_REPLIES)]
                 box = gr.Textbox(placeholder="something calm from the 60s", show_label=False, submit_btn=True,
                                  elem_id="message")
-                cards = gr.HTML("", js_on_load=_CARD_CLICK, elem_id="cards")
                 with gr.Row():
-                    gr.Examples([["something calm from the 60s"], ["just recommend something"]], inputs=[box])
-                    new = gr.Button("New conversation", size="sm", variant="secondary", elem_id="new-conversation")
+                    new = gr.Button("New conversation", size="sm", variant="secondary", scale=0,
+                                    elem_id="new-conversation")
+                cards = gr.HTML("", js_on_load=_CARD_CLICK, elem_id="cards")
+                gr.Examples([["something calm from the 60s"], ["just recommend something"]], inputs=[box])
             with gr.Column(scale=2, min_width=320):
                 persona = gr.Dropdown(voices.choices, value=voices.default, label="Who you're talking to",
                                       elem_id="persona")
