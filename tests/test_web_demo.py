@@ -344,3 +344,23 @@ def test_a_browser_keeps_its_identity_across_a_server_restart(browser: Any, tmp_
         ctx.close()
     finally:
         demo.close()
+
+
+def test_a_persona_picked_before_speaking_greets_again_in_its_voice(served: tuple[str, Recommender],
+                                                                    browser: Any) -> None:
+    url, rec = served
+    ctx = _context(browser)
+    page = _open(ctx, url)
+    first = page.locator(BOT).first.inner_text()
+    assert first.startswith(("Hi!", "Hello!"))  # the default persona
+    before = set(_threads(rec))
+    page.locator("#persona input").click()
+    page.get_by_role("option", name=re.compile(r"\(expert\)")).click()
+    page.wait_for_function(
+        f"() => /criteria/i.test(document.querySelector(\"{BOT}\")?.innerText || '')", timeout=WAIT)
+    assert page.locator(BOT).count() == 1 and page.locator(USER).count() == 0
+    after = set(_threads(rec))
+    assert len(after - before) == 1 and len(before - after) == 1  # the unanswered greeting is replaced
+    _say(page, "some jazz please")
+    assert re.search(r"\? ?(\(y/n\)|y/n)", page.locator(BOT).last.inner_text())  # the expert's terse question
+    ctx.close()

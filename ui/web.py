@@ -288,7 +288,12 @@ def build_demo(rec: Recommender, *, user_id: str | None = None, secret: str | No
 
     def on_forget(user: str | None, persona: str | None) -> list[Any]:
         uid = who(user)
-        report = rec.forget(uid)
+        try:
+            report = rec.forget(uid)
+        except Exception as exc:  # say so, keep the id: the person can try again
+            logger.exception("could not forget %s", uid)
+            return [*[gr.skip()] * len(outputs), f"Could not forget everything: {exc}. Nothing else changed; "
+                    "please try again.", gr.Row(visible=False)]
         logger.info("forgot a browser user: %s", report)
         fresh = user_id or browser_user(None)  # a new id too: nothing links the old one to what follows
         return [*greeted(fresh, persona), "Everything about you was forgotten. This is a fresh start.",
