@@ -79,10 +79,11 @@ def draw_svg(graph: KnowledgeGraph, accepted: Sequence[str], items: Sequence[str
     things = [n for n in g if n[0] == "item"]
     if not g:
         return ""
-    pos = (nx.bipartite_layout(g, attrs, align="vertical") if attrs and things
-           else nx.bipartite_layout(g, list(g), align="vertical"))
+    # Two columns, each in the order given (the path's, the list's), first on top.
+    columns = {k: nodes for k, nodes in enumerate((attrs, things)) if nodes}
+    pos = {n: (x, -y) for n, (x, y) in nx.multipartite_layout(g, subset_key=columns).items()}
     rows = max(len(attrs), len(things), 1)
-    fig = Figure(figsize=(4.8, 0.5 * rows + 0.5))
+    fig = Figure(figsize=(4.4, 0.5 * rows + 0.5))
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.set_axis_off()
     yes = [(u, v) for u, v in g.edges if "rejected" not in (g.nodes[u]["role"], g.nodes[v]["role"])]
@@ -94,20 +95,19 @@ def draw_svg(graph: KnowledgeGraph, accepted: Sequence[str], items: Sequence[str
         nodes = [n for n in g if g.nodes[n]["role"] == role]
         nx.draw_networkx_nodes(g, pos, nodelist=nodes, ax=ax, node_color=colour, node_size=140,
                                node_shape="s" if role == "item" else "o")
-    left = min(x for x, _ in pos.values())
     for node, (x, y) in pos.items():
         kind, ident = node
         if kind == "attribute":
             text = attribute_label(graph, ident)[1]
         else:
-            text = textwrap.shorten(graph.item_names[graph.item(ident)], 30, placeholder="…")
-        on_left = kind == "attribute" or (not attrs and x <= left)
+            text = textwrap.shorten(graph.item_names[graph.item(ident)], 26, placeholder="…")
+        on_left = kind == "attribute"
         ax.annotate(text, (x, y), xytext=(-10 if on_left else 10, 0), textcoords="offset points",
-                    ha="right" if on_left else "left", va="center", fontsize=10,
+                    ha="right" if on_left else "left", va="center", fontsize=10.5,
                     color=colours[g.nodes[node]["role"]])
     xs = [x for x, _ in pos.values()]
     span = max(max(xs) - min(xs), 1.0)
-    ax.set_xlim(min(xs) - 0.9 * span, max(xs) + 1.6 * span)
+    ax.set_xlim(min(xs) - 0.8 * span, max(xs) + 2.1 * span)  # room for the item names on the right
     ys = [y for _, y in pos.values()]
     pad = max((max(ys) - min(ys)) * 0.15, 0.3)
     ax.set_ylim(min(ys) - pad, max(ys) + pad)
