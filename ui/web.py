@@ -50,7 +50,7 @@ CSS = """
 .gradio-container { max-width: 1280px !important; }
 .crs-header h1 { margin-bottom: 0; }
 .crs-header p { margin-top: .25rem; color: var(--body-text-color-subdued); }
-.quick-reply { flex: 0 0 auto !important; min-width: 0 !important; }
+.quick-reply { flex: 0 1 auto !important; min-width: 0 !important; max-width: 100%; white-space: normal !important; }
 .chip { display: inline-block; padding: 1px 9px; margin: 2px 4px 2px 0; border-radius: 999px;
         font-size: .8rem; line-height: 1.5; background: var(--background-fill-secondary);
         border: 1px solid var(--border-color-primary); }
