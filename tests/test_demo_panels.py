@@ -124,3 +124,21 @@ def test_with_persona_changes_the_voice_and_keeps_the_conversation(tmp_path: Pat
     assert not any(e in rec.act("ann", "s2", {"type": "recommend_now"}).text for e in ("🎉", "✨", "🥳"))
     with pytest.raises(InvalidInput, match="unknown persona 'nope'"):
         rec.with_persona("nope")
+
+
+def test_chat_endpoint_of_a_one_user_demo_refuses_other_users(tmp_path: Path) -> None:
+    import gradio as gr
+
+    from crs.ui.web import build_demo
+
+    rec = Recommender.from_settings(Settings(state_dir=tmp_path, embeddings=False, memory=False))
+    demo = build_demo(rec, user_id="ann")
+    chat = next(f.fn for f in demo.fns.values() if f.api_name == "chat")
+    assert chat("some jazz", "s1")
+    state = rec.state("ann", "s1")  # the fixed user's conversation
+    assert state is not None and state.accepted == ("genre:jazz",)
+    with pytest.raises(gr.Error, match="one user for everyone"):
+        chat("hi", "s2", "web-" + "1" * 24)
+    with pytest.raises(gr.Error, match="'web-' followed by 24 lowercase hex digits, got 'bob'"):
+        chat("hi", "s2", "bob")
+    assert rec.transcript("ann", "s2") == [] and (tmp_path / SECRET_FILE).is_file()
