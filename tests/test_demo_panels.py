@@ -53,6 +53,9 @@ def test_the_panel_shows_the_path_what_was_ruled_out_and_what_is_left(toy_graph:
     assert re.search(r'class="chip chip-yes" title="genre">jazz<', html)
     assert re.search(r'class="chip chip-no" title="decade">1960s<', html)
     assert "2 candidates left" in html and "<svg " in html and "recommended items" in html
+    assert "Asking" not in html
+    asking = panel_html(toy_graph, Walk(("genre:jazz",), (), 3, asking="decade:1950s"))
+    assert re.search(r'Asking</span><span class="path"><span class="chip chip-ask" title="decade">1950s<', asking)
     start = panel_html(toy_graph, Walk(candidates=12))
     assert "nothing yet" in start and "12 candidates left" in start and "<svg" not in start
     chosen = panel_html(toy_graph, Walk(("genre:jazz",), (), 1, ("kind-of-blue",), chosen=True))

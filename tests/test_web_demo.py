@@ -181,6 +181,10 @@ def test_a_whole_conversation_in_the_browser(served: tuple[str, Recommender], br
     assert [t["content"] for t in rec.transcript(user, session) if t["role"] == "user"][1:] == ["some jazz please"]
     asked = page.locator("button.quick-reply:visible").all_inner_texts()
     assert asked[:2] == ["Yes", "No"] and asked[-1] == "Just recommend"
+    question = rec.state(user, session).question  # type: ignore[union-attr]
+    assert question is not None  # the panel shows what is being asked
+    assert page.locator("#reasoning .chip-ask").inner_text() == rec.graph.attributes[
+        rec.graph.attr_index[question]].value
     _tap(page, "Yes")  # a quick reply: accepts the asked value
     _wait_bots(page, 3)
     page.get_by_role("button", name="Just recommend", exact=True).wait_for(timeout=WAIT)

@@ -25,6 +25,7 @@ __all__ = ["Walk", "attribute_label", "draw_svg", "panel_html", "subgraph"]
 
 ACCEPTED, REJECTED, ITEM, EDGE = "#15803d", "#b91c1c", "#4338ca", "#94a3b8"
 _SVG_START = re.compile(r"<svg\b")
+_FONT, _GAP, _WRAP = 10.5, 72, 20  # label size and space between the columns (points); letters a line
 _SIZE = re.compile(r'\s(?:width|height)="[^"]*pt"')
 
 
@@ -37,6 +38,7 @@ class Walk:
     candidates: int = 0
     items: tuple[str, ...] = ()  # the items recommended by the last reply, or the one chosen
     chosen: bool = False  # ``items`` is the item the person chose
+    asking: str | None = None  # the attribute the last reply asked about
 
 
 def attribute_label(graph: KnowledgeGraph, attr_id: str) -> tuple[str, str]:
@@ -82,8 +84,15 @@ def draw_svg(graph: KnowledgeGraph, accepted: Sequence[str], items: Sequence[str
     # Two columns, each in the order given (the path's, the list's), first on top.
     columns = {k: nodes for k, nodes in enumerate((attrs, things)) if nodes}
     pos = {n: (x, -y) for n, (x, y) in nx.multipartite_layout(g, subset_key=columns).items()}
+    labels = {n: attribute_label(graph, n[1])[1] if n[0] == "attribute"
+              else textwrap.fill(textwrap.shorten(graph.item_names[graph.item(n[1])], 2 * _WRAP, placeholder="…"),
+                                 _WRAP, max_lines=2, placeholder="…") for n in g}
+    # The figure is as wide as its labels need (about 0.6 em a letter), so none is cut off.
+    def widest(nodes: list[tuple[str, str]]) -> float:
+        return max((len(line) for n in nodes for line in labels[n].splitlines()), default=0) * _FONT * 0.6 + 14
+    left, right = widest(attrs), widest(things)
     rows = max(len(attrs), len(things), 1)
-    fig = Figure(figsize=(4.4, 0.5 * rows + 0.5))
+    fig = Figure(figsize=((left + _GAP + right) / 72, 0.5 * rows + 0.5))
     ax = fig.add_axes((0.0, 0.0, 1.0, 1.0))
     ax.set_axis_off()
     yes = [(u, v) for u, v in g.edges if "rejected" not in (g.nodes[u]["role"], g.nodes[v]["role"])]
@@ -96,18 +105,13 @@ def draw_svg(graph: KnowledgeGraph, accepted: Sequence[str], items: Sequence[str
         nx.draw_networkx_nodes(g, pos, nodelist=nodes, ax=ax, node_color=colour, node_size=140,
                                node_shape="s" if role == "item" else "o")
     for node, (x, y) in pos.items():
-        kind, ident = node
-        if kind == "attribute":
-            text = attribute_label(graph, ident)[1]
-        else:
-            text = textwrap.shorten(graph.item_names[graph.item(ident)], 26, placeholder="…")
-        on_left = kind == "attribute"
-        ax.annotate(text, (x, y), xytext=(-10 if on_left else 10, 0), textcoords="offset points",
-                    ha="right" if on_left else "left", va="center", fontsize=10.5,
+        on_left = node[0] == "attribute"
+        ax.annotate(labels[node], (x, y), xytext=(-10 if on_left else 10, 0), textcoords="offset points",
+                    ha="right" if on_left else "left", va="center", fontsize=_FONT,
                     color=colours[g.nodes[node]["role"]])
     xs = [x for x, _ in pos.values()]
-    span = max(max(xs) - min(xs), 1.0)
-    ax.set_xlim(min(xs) - 0.8 * span, max(xs) + 2.1 * span)  # room for the item names on the right
+    per_point = max(max(xs) - min(xs), 1e-9) / _GAP if len(columns) == 2 else 1 / _GAP
+    ax.set_xlim(min(xs) - left * per_point, max(xs) + right * per_point)
     ys = [y for _, y in pos.values()]
     pad = max((max(ys) - min(ys)) * 0.15, 0.3)
     ax.set_ylim(min(ys) - pad, max(ys) + pad)
@@ -116,7 +120,9 @@ def draw_svg(graph: KnowledgeGraph, accepted: Sequence[str], items: Sequence[str
     svg = buf.getvalue()
     svg = svg[_SVG_START.search(svg).start():]  # type: ignore[union-attr]  # inline: no XML prolog
     # Scale with the panel: keep the viewBox, drop the fixed size in points.
-    return _SIZE.sub("", svg, count=2).replace("<svg ", '<svg class="subgraph-svg" role="img" ', 1)
+    natural = round(fig.get_figwidth() * 96)  # CSS pixels: shrink to fit, never blow up
+    return _SIZE.sub("", svg, count=2).replace(
+        "<svg ", f'<svg class="subgraph-svg" role="img" style="max-width: {natural}px" ', 1)
 
 
 def _chips(graph: KnowledgeGraph, attrs: Sequence[str], css: str) -> str:
@@ -129,24 +135,23 @@ def _chips(graph: KnowledgeGraph, attrs: Sequence[str], css: str) -> str:
 
 def panel_html(graph: KnowledgeGraph, walk: Walk) -> str:
     """The panel: accepted and rejected attributes as chips, candidates left, the picture."""
-    accepted = _chips(graph, walk.accepted, "chip-yes") or '<span class="muted">nothing yet</span>'
-    rejected = _chips(graph, walk.rejected, "chip-no") or '<span class="muted">nothing</span>'
-    left = "1 candidate left" if walk.candidates == 1 else f"{walk.candidates} candidates left"
+    rows = [("Path", _chips(graph, walk.accepted, "chip-yes") or '<span class="muted">nothing yet</span>'),
+            ("Ruled out", _chips(graph, walk.rejected, "chip-no") or '<span class="muted">nothing</span>'),
+            ("Left", '<span class="count">'
+             + ("1 candidate left" if walk.candidates == 1 else f"{walk.candidates} candidates left") + "</span>")]
+    if walk.asking:
+        rows.append(("Asking", _chips(graph, [walk.asking], "chip-ask")))
     if walk.items:
         picture = draw_svg(graph, walk.accepted, walk.items, walk.rejected)
-        if walk.chosen:
+        if not walk.accepted:
+            caption = "Nothing accepted yet, so no path leads to these items."
+        elif walk.chosen:
             caption = "How the accepted attributes lead to the item you chose."
-        elif walk.accepted:
-            caption = "How the accepted attributes lead to the recommended items."
         else:
-            caption = "Nothing accepted yet: these are the most popular candidates."
+            caption = "How the accepted attributes lead to the recommended items."
     else:
         picture, caption = "", "The picture appears with the first recommendations."
-    return (
-        '<div class="reasoning">'
-        f'<div class="row"><span class="label">Path</span><span class="path">{accepted}</span></div>'
-        f'<div class="row"><span class="label">Ruled out</span><span class="path">{rejected}</span></div>'
-        f'<div class="row"><span class="label">Left</span><span class="count">{left}</span></div>'
-        f'<figure class="subgraph">{picture}<figcaption>{caption}</figcaption></figure>'
-        "</div>"
-    )
+    body = "".join(f'<div class="row"><span class="label">{label}</span><span class="path">{html}</span></div>'
+                   for label, html in rows)
+    return (f'<div class="reasoning">{body}'
+            f'<figure class="subgraph">{picture}<figcaption>{caption}</figcaption></figure></div>')

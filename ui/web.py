@@ -55,6 +55,8 @@ CSS = """
         font-size: .8rem; line-height: 1.5; background: var(--background-fill-secondary);
         border: 1px solid var(--border-color-primary); }
 .chip-yes { background: #dcfce7; border-color: #86efac; color: #14532d; }
+.chip-ask { background: #e0e7ff; border-color: #a5b4fc; color: #312e81; }
+.chip-ask::after { content: "?"; }
 .chip-no { background: #fee2e2; border-color: #fca5a5; color: #7f1d1d; text-decoration: line-through; }
 .muted { color: var(--body-text-color-subdued); font-size: .85rem; }
 .cards { display: grid; grid-template-columns: repeat(auto-fill, minmax(180px, 1fr)); gap: 10px; }
@@ -197,7 +199,8 @@ def build_demo(rec: Recommender, *, user_id: str | None = None, secret: str | No
             items = (state.accepted_item,)
         left = reply.candidates if reply is not None else graph.n_items
         chosen = state.accepted_item is not None and items == (state.accepted_item,)
-        return panel_html(graph, Walk(state.accepted, state.rejected, left, items, chosen))
+        asking = reply.question.attribute if reply is not None and reply.question is not None else None
+        return panel_html(graph, Walk(state.accepted, state.rejected, left, items, chosen, asking))
 
     def view(history: list[dict[str, Any]], session: str, uid: str, reply: Reply | None) -> list[Any]:
         """Every output after a turn, in the order of ``outputs`` below."""
