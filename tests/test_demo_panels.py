@@ -101,6 +101,8 @@ def test_the_browser_secret_is_made_once_with_mode_0600(tmp_path: Path) -> None:
     assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
     assert browser_secret(tmp_path / "state") == first and len(first) >= 32  # the next run reads it back
     assert browser_secret(tmp_path / "other") != first
+    path.chmod(0o644)
+    assert browser_secret(tmp_path / "state") == first and stat.S_IMODE(os.stat(path).st_mode) == 0o600
     path.write_text("short\n")
     with pytest.raises(ValueError, match="delete it"):
         browser_secret(tmp_path / "state")

@@ -266,6 +266,10 @@ def test_memory_panel_lists_deletes_and_forgets(served: tuple[str, Recommender],
     assert rows.locator(".memory-text").all_inner_texts() == [m.text for m in remembered]
     shoot(page, "05-memories")
 
+    second = _open(ctx, url)  # another tab of the same browser: the same person, the same memories
+    second.locator("#memories .memory").first.wait_for(timeout=WAIT)
+    assert second.locator("#memories .memory-text").all_inner_texts() == [m.text for m in remembered]
+    second.close()
     stranger_ctx = _context(browser)  # another browser is another person: it sees nothing of this one
     stranger = _open(stranger_ctx, url)
     assert "Nothing is remembered" in stranger.locator("#memories").inner_text()

@@ -52,6 +52,8 @@ def browser_secret(state_dir: Path) -> str:
     try:  # O_EXCL: two servers starting at once cannot both write a secret
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
+        if path.stat().st_mode & 0o077:  # readable by others (copied in by hand?): close it again
+            path.chmod(0o600)
         secret = path.read_text(encoding="ascii").strip()
         if len(secret) < 32:
             raise ValueError(f"{path} is not a crs web secret (too short); delete it to make a new one") from None

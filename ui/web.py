@@ -264,7 +264,10 @@ def build_demo(rec: Recommender, *, user_id: str | None = None, secret: str | No
                persona: str | None) -> list[Any]:
         uid = who(user)
         if session is not None:
-            rec.end_session(uid, session)  # the old conversation is over: reflect on it now
+            try:
+                rec.end_session(uid, session)  # the old conversation is over: reflect on it now
+            except Exception:  # a memory store that does not answer must not block a new conversation
+                logger.exception("could not reflect on session %s of %s", session, uid)
         return greeted(uid, persona)
 
     def on_persona(persona: str | None, history: list[dict[str, Any]], session: str | None,
