@@ -372,7 +372,7 @@ def build_demo(rec: Recommender, *, user_id: str | None = None, secret: str | No
                 uid = user_id or user or "web-" + hashlib.sha256(f"api:{session}".encode()).hexdigest()[:24]
                 return rec.chat(uid, session, message).text
             except (BrowserIdError, InvalidInput) as exc:
-                raise gr.Error(str(exc)) from None
+                raise gr.Error(str(exc), title="Refused", print_exception=False) from None  # bad input: no traceback
 
         api_endpoint(api_chat, api_name="chat")
     return demo
