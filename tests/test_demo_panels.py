@@ -43,6 +43,7 @@ def test_the_picture_is_an_inline_svg_that_needs_nothing_from_outside(toy_graph:
     assert "viewBox" in svg and not re.search(r'\swidth="[^"]*pt"', svg)  # scales with the panel
     assert not re.search(r'(?:href|src)="(?!#)', svg)  # no link to any file or host
     assert "<text" not in svg and "font-family" not in svg  # letters drawn as paths: no font to fetch
+    assert 'aria-label="Kind of Blue — Miles Davis, reached by jazz; Blue Train' in svg  # for screen readers
     assert "stroke-dasharray" in svg  # the rejected "calm" that Kind of Blue still has: a dashed link
     assert "stroke-dasharray" not in draw_svg(toy_graph, ["genre:jazz"], ["kind-of-blue"], ["mood:party"])
     assert draw_svg(toy_graph, [], []) == ""

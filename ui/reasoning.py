@@ -122,7 +122,19 @@ def draw_svg(graph: KnowledgeGraph, accepted: Sequence[str], items: Sequence[str
     # Scale with the panel: keep the viewBox, drop the fixed size in points.
     natural = round(fig.get_figwidth() * 96)  # CSS pixels: shrink to fit, never blow up
     return _SIZE.sub("", svg, count=2).replace(
-        "<svg ", f'<svg class="subgraph-svg" role="img" style="max-width: {natural}px" ', 1)
+        "<svg ", f'<svg class="subgraph-svg" role="img" aria-label="{escape(_describe(g, labels))}" '
+        f'style="max-width: {natural}px" ', 1)
+
+
+def _describe(g: nx.Graph, labels: dict[tuple[str, str], str]) -> str:
+    """The picture in words, for screen readers: each item and the attributes that reach it."""
+    parts = []
+    for node in g:
+        if node[0] == "item":
+            via = [labels[n] for n in g[node] if g.nodes[n]["role"] == "accepted"]
+            name = " ".join(labels[node].split())
+            parts.append(f"{name}, reached by {', '.join(via)}" if via else name)
+    return "; ".join(parts)
 
 
 def _chips(graph: KnowledgeGraph, attrs: Sequence[str], css: str) -> str:

@@ -273,6 +273,10 @@ def build_demo(rec: Recommender, *, user_id: str | None = None, secret: str | No
     def on_persona(persona: str | None, history: list[dict[str, Any]], session: str | None,
                    user: str | None) -> list[Any]:
         uid = who(user)
+        try:
+            voices(persona)
+        except InvalidInput as exc:  # e.g. a recommender built with its own nlg has no persona to change
+            raise gr.Error(str(exc), title="Persona", print_exception=False) from None
         said = any(m.get("role") == "user" for m in history)
         if said:  # the conversation goes on; the next reply speaks in the new voice
             return [*[gr.skip()] * len(outputs), voices.describe(persona)]
