@@ -18,7 +18,7 @@ from langgraph.config import get_stream_writer
 from crs.kb.errors import UnknownIdError
 from crs.language.nlg import ProfileSource, ReplyPlan, Responder, StreamingResponder
 from crs.language.nlu import MAX_CHARS, NLUContext, Understander
-from crs.language.reply import Reply
+from crs.language.reply import Pending, Question, RecommendedItem, Reply
 from crs.reasoning.engine import Engine
 from crs.reasoning.state import Action, DialogueState, Feedback, Recommendation
 
@@ -38,6 +38,7 @@ class TurnState(TypedDict, total=False):
     problem: str | None  # why this turn's input could not be used
     action: dict[str, Any] | None  # the engine's decision this turn
     reply: dict[str, Any] | None  # Reply.model_dump()
+    understood: dict[str, list[str]] | None  # attribute ids a message asked for / ruled out, to acknowledge
     transcript: Annotated[list[dict[str, Any]], operator.add]
 
 
@@ -74,6 +75,17 @@ def _conversational_kind(feedback: Feedback | None, dialogue: DialogueState) -> 
     if feedback.accept_item:
         return "accepted"
     return "clarify" if intent == "unknown" else None
+
+
+_KEEPS_OPEN = ("clarify", "explain", "error", "greet")  # replies after which the open question stays open
+
+
+def _understood(feedback: Feedback, dialogue: DialogueState) -> dict[str, list[str]] | None:
+    """What a message asked for, to acknowledge: not a bare yes or no to the question asked."""
+    accept, reject = list(feedback.accept_attributes), list(feedback.reject_attributes)
+    if not accept and not reject or set(accept) | set(reject) <= {dialogue.question}:
+        return None
+    return {"accept": accept, "reject": reject}
 
 
 class TurnSteps:
@@ -138,7 +150,8 @@ class TurnSteps:
             question=dialogue.question, options=dialogue.options,
             recommended=dialogue.recommended, accepted=dialogue.accepted,
         )
-        return {"feedback": self.nlu.understand(text, context).to_dict(), "problem": None}
+        feedback = self.nlu.understand(text, context)
+        return {"feedback": feedback.to_dict(), "problem": None, "understood": _understood(feedback, dialogue)}
 
     def reason(self, state: TurnState) -> dict[str, Any]:
         """Walk the graph: apply the feedback to the path and the candidate set."""
@@ -179,8 +192,9 @@ class TurnSteps:
             if kind == "explain":
                 item = feedback.about_item if feedback else None
                 item = item or dialogue.accepted_item or next(iter(dialogue.recommended), None)
-                if item is None:
-                    kind = "clarify"
+                if item is None:  # "why?" before any list: the open question's reason, or say so
+                    n = len(self.engine.view(dialogue).candidates)
+                    return {"action": {"kind": kind, "item": None, "attribute": dialogue.question, "candidates": n}}
             elif kind == "accepted" and feedback is not None:
                 item = feedback.accept_item
             return {"action": {"kind": kind, "item": item}}
@@ -249,6 +263,8 @@ class TurnSteps:
         if data["kind"] in ("ask", "recommend", "clarify") and "candidates" in data:
             action = _action_from_dict(data)
             recs = action.recommendations
+        elif data["kind"] == "explain" and item is None:  # about the open question, or nothing yet
+            action = Action(kind="explain", attribute=data.get("attribute"), candidates=int(data.get("candidates", 0)))
         else:
             action = Action(kind=data["kind"], candidates=len(self.engine.view(dialogue).candidates))
         if action.kind == "explain" and item is not None:
@@ -258,8 +274,11 @@ class TurnSteps:
             attribute=action.attribute, options=action.options, recommendations=recs,
             accepted=dialogue.accepted, item=item, problem=state.get("problem"),
             examples=self.examples, confirm=confirm, seeds=dialogue.seeds, **self._reply_context(state),
+            **self._acknowledged(state, action.kind),
         )
         reply = self._write(plan)
+        if reply.action in _KEEPS_OPEN:
+            reply = reply.model_copy(update={"pending": self._pending(dialogue)})
         said = [{"role": "assistant", "content": reply.text, "action": reply.action}]
         heard = state.get("message")
         if heard is None and state.get("feedback") is not None:
@@ -267,8 +286,30 @@ class TurnSteps:
         return {
             "reply": reply.model_dump(),
             "transcript": ([{"role": "user", "content": heard[:self.max_message_chars]}] if heard else []) + said,
-            "message": None, "feedback": None, "problem": None, "action": None,
+            "message": None, "feedback": None, "problem": None, "action": None, "understood": None,
         }
+
+    @staticmethod
+    def _acknowledged(state: TurnState, kind: str) -> dict[str, tuple[str, ...]]:
+        understood = state.get("understood") or {}
+        if kind not in ("ask", "recommend", "clarify") or state.get("problem"):
+            return {}
+        return {"understood": tuple(understood.get("accept", ())), "understood_not": tuple(understood.get("reject", ()))}
+
+    def _pending(self, dialogue: DialogueState) -> Pending | None:
+        """The question or list still open after a reply about something else."""
+        g = self.engine.graph
+        if dialogue.question is not None and dialogue.question in g.attr_index:
+            attr = g.attributes[g.attr_index[dialogue.question]]
+            ids = [a for a in (dialogue.options or (dialogue.question,)) if a in g.attr_index]
+            values = [g.attributes[g.attr_index[a]].value for a in ids]
+            return Pending(question=Question(attribute=attr.id, facet=attr.facet, value=attr.value,
+                                             options=values, option_ids=ids))
+        shown = [i for i in dialogue.recommended if i in g.item_index]
+        if shown and dialogue.accepted_item is None:
+            return Pending(recommendations=[RecommendedItem(id=i, name=g.item_names[g.item_index[i]], why="")
+                                            for i in shown])
+        return None
 
     def _write(self, plan: ReplyPlan) -> Reply:
         """The reply; a streaming responder's partial replies go to the graph's custom stream."""

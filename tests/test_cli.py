@@ -43,7 +43,7 @@ def test_json_chat_prints_one_object_per_reply_and_a_new_process_continues(tmp_p
     lines = [json.loads(line) for line in first.stdout.splitlines()]
     assert len(lines) == 3
     for obj in lines:
-        assert set(obj) == {"text", "action", "question", "recommendations", "candidates", "turn"}
+        assert set(obj) == {"text", "action", "question", "recommendations", "candidates", "turn", "pending"}
     assert lines[0]["action"] == "ask" and lines[0]["candidates"] == 3
     assert set(lines[0]["question"]) == {"facet", "value", "options"}
     assert lines[1]["action"] == "error"

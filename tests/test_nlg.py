@@ -98,7 +98,7 @@ PROFILE = UserProfile(likes=("mood:calm", "vocals:instrumental"), dislikes=("moo
 def test_dislikes_are_never_praised_or_suggested(albums: tuple[KnowledgeGraph, Vocabulary], persona: str) -> None:
     graph, vocab = albums
     nlg = TemplateNLG(graph, vocab, persona)
-    caveat = {"default": "heads-up", "clerk": "not your thing", "expert": "dislike list", "playful": "not your fave"}
+    caveat = {"default": "heads-up", "clerk": "not into", "expert": "dislike list", "playful": "Not your fave"}
     for plan in _plans(graph, 2, PROFILE):
         reply = nlg.respond(plan)
         for line in reply.text.split("\n"):
@@ -117,11 +117,11 @@ def test_explanations_use_the_path_and_the_remembered_likes(albums: tuple[Knowle
     nlg = TemplateNLG(graph, vocab)
     reply = nlg.respond(ReplyPlan("recommend", 1, recommendations=(_rec(graph, "kind-of-blue", "genre:jazz"),),
                                   profile=PROFILE))
-    assert reply.recommendations[0].why == "matches jazz, and you like calm and instrumental"
+    assert reply.recommendations[0].why == "matches jazz, and you like calm and instrumental music"
     only_memory = nlg.respond(ReplyPlan("explain", 1, item="kind-of-blue",
                                         recommendations=(_rec(graph, "kind-of-blue"),), profile=PROFILE))
-    assert only_memory.text == ("I suggested Kind of Blue — Miles Davis because it has the calm and "
-                                "instrumental you like.")
+    assert only_memory.text == ("I suggested Kind of Blue — Miles Davis because it fits your taste for calm and "
+                                "instrumental music.")
 
 
 def test_facts_are_mentioned_only_where_relevant(albums: tuple[KnowledgeGraph, Vocabulary]) -> None:
@@ -141,7 +141,7 @@ def test_facts_are_mentioned_only_where_relevant(albums: tuple[KnowledgeGraph, V
 def test_a_returning_user_is_greeted_with_their_likes(albums: tuple[KnowledgeGraph, Vocabulary]) -> None:
     graph, vocab = albums
     text = TemplateNLG(graph, vocab).respond(ReplyPlan("greet", 0, profile=PROFILE)).text
-    assert text == "Welcome back! Last time you liked calm and instrumental. What are you in the mood for today?"
+    assert text == "Welcome back! Last time you liked calm and instrumental music. What are you in the mood for today?"
 
 
 def test_keep_it_short_shortens_a_chatty_persona(albums: tuple[KnowledgeGraph, Vocabulary]) -> None:

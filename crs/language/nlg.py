@@ -26,6 +26,7 @@ from typing import Protocol, runtime_checkable
 
 from crs.kb.graph import KnowledgeGraph
 from crs.kb.models import Vocabulary
+from crs.language.grammar import fill, join_nouns, noun, place, predicate
 from crs.language.personas import Persona, UserProfile, Voice, merge_unique, resolve_persona
 from crs.language.reply import Question, RecommendedItem, Reply
 from crs.reasoning.state import ActionKind, Recommendation
@@ -61,6 +62,8 @@ class ReplyPlan:
     history: tuple[tuple[str, str], ...] = ()  # recent (role, text) turns, oldest first
     confirm: bool = False  # the question checks a remembered like ("still in that mood?")
     seeds: tuple[str, ...] = ()  # item ids named as examples this session ("like Kind of Blue")
+    understood: tuple[str, ...] = ()  # attribute ids this message asked for, acknowledged briefly
+    understood_not: tuple[str, ...] = ()  # attribute ids this message ruled out
 
 
 class Responder(Protocol):
@@ -171,6 +174,30 @@ class TemplateNLG:
     def value(self, attr_id: str) -> str:
         return self.graph.attributes[self.graph.attr_index[attr_id]].value
 
+    def noun(self, attr_id: str) -> str:
+        """The value as said after "you like": "solo artists", "music from the 1970s"."""
+        attr = self.graph.attributes[self.graph.attr_index[attr_id]]
+        return noun(attr.facet, attr.value)
+
+    def predicate(self, attr_id: str) -> str:
+        """The value as said of an item: "by a band", "from the 1970s", "jazz"."""
+        attr = self.graph.attributes[self.graph.attr_index[attr_id]]
+        return predicate(attr.facet, attr.value)
+
+    def _ask_value(self, attr_id: str) -> str:
+        """The value as it fills a question: a country gets its "the" ("from the United States")."""
+        attr = self.graph.attributes[self.graph.attr_index[attr_id]]
+        return place(attr.value) if noun(attr.facet, attr.value) == f"music from {place(attr.value)}" else attr.value
+
+    def acknowledgement(self, plan: ReplyPlan, voice: Voice, k: int) -> str:
+        """What this message was understood to ask for, in a few words: "Jazz, not from the 1970s."."""
+        said = [self.predicate(a) for a in self._known(plan.understood)]
+        ruled_out = [self.predicate(a) for a in self._known(plan.understood_not)]
+        if not said and not ruled_out:
+            return ""
+        parts = [*said, *(["not " + " or ".join(ruled_out)] if ruled_out else [])]
+        return _capitalise(self._fmt("understood", k, voice, understood=", ".join(parts)))
+
     def _known(self, attr_ids: Sequence[str]) -> list[str]:
         return [a for a in attr_ids if a in self.graph.attr_index]
 
@@ -181,16 +208,15 @@ class TemplateNLG:
 
     def _fmt(self, act: str, index: int, voice: Voice, **values: object) -> str:
         words = voice.persona.wording
-        return self._pick(act, index, voice).format(
-            item=words.get("item", "album"), items=words.get("items", "albums"), **values
-        )
+        return fill(self._pick(act, index, voice), item=words.get("item", "album"), items=words.get("items", "albums"),
+                    **values)
 
     def question_text(self, attr_id: str, turn: int) -> str:
         """The catalog's question for the attribute's facet, else a default one."""
         attr = self.graph.attributes[self.graph.attr_index[attr_id]]
         spec = self.vocabulary.facets.get(attr.facet) if self.vocabulary else None
         if spec is not None and spec.question:
-            return spec.question.format(value=attr.value, facet=attr.facet)
+            return fill(spec.question, value=self._ask_value(attr_id), facet=attr.facet)
         return self._fmt("ask_default", turn, Voice.of(self.persona), value=attr.value, facet=attr.facet)
 
     def dislikes(self, plan: ReplyPlan) -> set[str]:
@@ -219,7 +245,7 @@ class TemplateNLG:
         own = self._item_attrs(rec.item_id)
         likes = [a for a in self.likes(plan) if a in own and a not in path][:2]
         attrs = ", ".join(self.value(a) for a in path)
-        liked = join_and([self.value(a) for a in likes])
+        liked = join_nouns([self.noun(a) for a in likes])
         if path and likes:
             text = self._fmt("why_both", index, voice, attrs=attrs, likes=liked)
         elif path:
@@ -230,7 +256,7 @@ class TemplateNLG:
             text = self._fmt("why_none", index, voice)
         bad = [a for a in own if a in dislikes]
         if bad:
-            text += "; " + self._fmt("caveat", index, voice, attrs=join_and([self.value(a) for a in bad]))
+            text += "; " + self._fmt("caveat", index, voice, attrs=join_nouns([self.noun(a) for a in bad]))
         return text
 
     def _item_attrs(self, item_id: str) -> list[str]:
@@ -276,6 +302,9 @@ class TemplateNLG:
         else:  # every variant reads the same as last time: say something first
             opener = self._fmt("openers", plan.turn, voice)
             text = f"{opener} {text}"
+        if plan.kind in ("ask", "recommend", "clarify"):  # a misreading shows at once
+            ack = self.acknowledgement(plan, voice, plan.turn)
+            text = f"{ack} {text}" if ack else text
         return Reply(
             text=text,
             action=plan.kind,
@@ -310,13 +339,13 @@ class TemplateNLG:
         kind, graph = plan.kind, self.graph
         dislikes = self.dislikes(plan)
         if kind == "ask" and question is not None and plan.confirm:
-            return self._decorate(self._fmt("confirm", k, voice, value=question.value, facet=question.facet),
-                                  kind, voice, k)
+            value = self.noun(question.attribute)
+            return self._decorate(self._fmt("confirm", k, voice, value=value, facet=question.facet), kind, voice, k)
         if kind == "ask" and question is not None:
             spec = self.vocabulary.facets.get(question.facet) if self.vocabulary else None
             label = spec.label if spec is not None and spec.label else question.facet
             if spec is not None and spec.question:
-                asked = spec.question.format(value=question.value, facet=question.facet)
+                asked = fill(spec.question, value=self._ask_value(question.attribute), facet=question.facet)
             else:
                 asked = self._fmt("ask_default", k, voice, value=question.value, facet=label)
             if ": {question}" in self._pick("ask", k, voice):
@@ -344,6 +373,14 @@ class TemplateNLG:
             if fact:
                 text += " " + self._fmt("fact_note", k, voice, fact=fact)
             return self._decorate(text, kind, voice, k)
+        if kind == "explain" and plan.attribute is not None and plan.attribute in graph.attr_index:
+            attr = graph.attributes[graph.attr_index[plan.attribute]]
+            text = self._fmt("explain_question", k, voice, value=attr.value, facet=attr.facet.replace("_", " "),
+                             n=plan.candidates)
+            return self._decorate(text, "clarify", voice, k)
+        if kind == "explain":
+            return self._decorate(self._fmt("explain_nothing", k, voice, examples=self.examples(plan)),
+                                  "clarify", voice, k)
         if kind == "accepted" and plan.item is not None:
             text = self._fmt("accepted", k, voice, name=graph.item_names[graph.item(plan.item)])
         elif kind == "restart":
@@ -352,7 +389,7 @@ class TemplateNLG:
             likes = self.likes(plan)[:2]
             if likes:
                 text = self._fmt(
-                    "greet_back", k, voice, likes=join_and([self.value(a) for a in likes]), examples=self.examples(plan)
+                    "greet_back", k, voice, likes=join_nouns([self.noun(a) for a in likes]), examples=self.examples(plan)
                 )
             else:
                 text = self._fmt("greet", k, voice, examples=self.examples(plan))

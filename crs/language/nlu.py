@@ -73,6 +73,10 @@ _MENTIONS = ("attr", "item", "this_item", "seed")
 _SEED_CUES = frozenset({"like", "as", "to", "of", "love", "loved", "enjoy", "enjoyed", "into"})
 #: words after which a catalog name is what is wanted itself ("anything by Miles Davis")
 _WANT_CUES = frozenset({"by", "from"})
+#: first words of a question about a shown item ("and the second?", "what about the first one?")
+_FOLLOW_UP = frozenset({"and", "what", "whats", "how", "hows", "tell", "is", "does", "which", "who", "about"})
+#: words that make an item reference a choice even in a question ("can I get the second?")
+_CHOOSING = frozenset({"take", "have", "get", "grab", "buy", "order", "choose", "pick", "want"})
 _SEP = "\x1f"  # joins the item ids of one seed mention in an event's argument
 _MAX_NAME_TOKENS = 12  # the longest item name looked up, in tokens
 _EMBEDDED = (None, "pos", "filler")  # tokens (by owning event kind) kept in an embedded clause
@@ -437,12 +441,25 @@ def _assemble(reading: _Reading, answer: str | None, context: NLUContext) -> Fee
         elif kind in ("greet", "thanks"):
             flags.add(kind)
     return _feedback(attrs, items, intents, flags, answer, asked=context.question is not None, seeds=seeds,
-                     wanted=wanted)
+                     wanted=wanted, follow_up=_asks_about(reading, answer))
+
+
+def _asks_about(reading: _Reading, answer: str | None) -> bool:
+    """A question about a shown item, not a choice: "and the second?", "what about the first one?".
+
+    A choice needs a choosing word ("I'll take the second?", "can I get the first one?") or
+    no question at all ("the second one please").
+    """
+    words = [t for t in reading.raw if t not in PUNCT]
+    asking = "?" in reading.raw or (bool(words) and words[0] in _FOLLOW_UP)
+    choosing = answer == "yes" or any(e.kind == "pos" for e in reading.events()) or any(
+        t in _CHOOSING for t in words)
+    return asking and not choosing
 
 
 def _feedback(attrs: dict[str, bool], items: dict[str, bool], intents: list[str], flags: set[str],
-              answer: str | None, *, asked: bool, seeds: Sequence[str] = (), wanted: Sequence[str] = ()
-              ) -> Feedback:
+              answer: str | None, *, asked: bool, seeds: Sequence[str] = (), wanted: Sequence[str] = (),
+              follow_up: bool = False) -> Feedback:
     accept = tuple(a for a, ok in attrs.items() if ok)
     reject = tuple(a for a, ok in attrs.items() if not ok)
     accept_item = next((i for i, ok in items.items() if ok), None)
@@ -451,6 +468,8 @@ def _feedback(attrs: dict[str, bool], items: dict[str, bool], intents: list[str]
         return Feedback(accept_attributes=accept, reject_attributes=reject, intent="restart")
     if "why" in intents:
         return Feedback(intent="why", about_item=next(iter(items), None))
+    if follow_up and accept_item is not None:  # a question about a shown item is never a choice
+        return Feedback(intent="why", about_item=accept_item)
     intent: Intent
     if "recommend_now" in intents and accept_item is None:
         intent = "recommend_now"

@@ -74,6 +74,9 @@ ACTS: dict[str, frozenset[str]] = {
     "nothing_left": frozenset({"accepted", "item", "items"}),
     "clarify": frozenset({"examples", "item", "items"}),
     "thanks": frozenset(),
+    "understood": frozenset({"understood"}),  # what a message asked for, acknowledged first
+    "explain_question": frozenset({"value", "facet", "n", "item", "items"}),  # "why?" before any list
+    "explain_nothing": frozenset({"examples", "item", "items"}),  # "why?" with nothing asked or shown
     "error": frozenset({"problem"}),
     "openers": frozenset(),
     "closers": frozenset(),
@@ -114,6 +117,9 @@ class PersonaTemplates(BaseModel):
     nothing_left: tuple[str, ...] | None = None
     clarify: tuple[str, ...] | None = None
     thanks: tuple[str, ...] | None = None
+    understood: tuple[str, ...] | None = None
+    explain_question: tuple[str, ...] | None = None
+    explain_nothing: tuple[str, ...] | None = None
     error: tuple[str, ...] | None = None
     openers: tuple[str, ...] | None = None
     closers: tuple[str, ...] | None = None
