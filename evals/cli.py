@@ -16,6 +16,7 @@ import typer
 from tqdm import tqdm
 
 from crs.evals._blas import single_thread_blas
+from crs.evals.dialogue_cli import compare_command, dialogues_command
 
 __all__ = ["app", "eval_app", "run_mcr", "train_app"]
 
@@ -168,6 +169,10 @@ def mcr(
         table_path.write_text(markdown_table(rows), encoding="utf-8")
         plot_path = plot_success_curves(rows, plot or Path(f"{stem}.png"))
         typer.echo(f"wrote {table_path} and {plot_path}", err=True)
+
+
+eval_app.command("dialogues")(dialogues_command)
+eval_app.command("compare")(compare_command)
 
 
 @train_app.command("scorer")

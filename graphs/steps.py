@@ -83,7 +83,7 @@ _KEEPS_OPEN = ("clarify", "explain", "error", "greet")  # replies after which th
 def _understood(feedback: Feedback, dialogue: DialogueState) -> dict[str, list[str]] | None:
     """What a message asked for, to acknowledge: not a bare yes or no to the question asked."""
     accept, reject = list(feedback.accept_attributes), list(feedback.reject_attributes)
-    if not accept and not reject or set(accept) | set(reject) <= {dialogue.question}:
+    if (not accept and not reject) or set(accept) | set(reject) <= {dialogue.question}:
         return None
     return {"accept": accept, "reject": reject}
 
@@ -294,7 +294,8 @@ class TurnSteps:
         understood = state.get("understood") or {}
         if kind not in ("ask", "recommend", "clarify") or state.get("problem"):
             return {}
-        return {"understood": tuple(understood.get("accept", ())), "understood_not": tuple(understood.get("reject", ()))}
+        return {"understood": tuple(understood.get("accept", ())),
+                "understood_not": tuple(understood.get("reject", ()))}
 
     def _pending(self, dialogue: DialogueState) -> Pending | None:
         """The question or list still open after a reply about something else."""

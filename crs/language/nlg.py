@@ -389,7 +389,8 @@ class TemplateNLG:
             likes = self.likes(plan)[:2]
             if likes:
                 text = self._fmt(
-                    "greet_back", k, voice, likes=join_nouns([self.noun(a) for a in likes]), examples=self.examples(plan)
+                    "greet_back", k, voice, likes=join_nouns([self.noun(a) for a in likes]),
+                    examples=self.examples(plan)
                 )
             else:
                 text = self._fmt("greet", k, voice, examples=self.examples(plan))
