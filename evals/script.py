@@ -6,6 +6,8 @@ action), breaks the session (``session: new``), lets time pass (``wait``) or che
 remembered (``memory``); ``say`` and ``do`` turns may carry expectations of the reply
 (``expect``). Every error names the file and the turn::
 
+    >>> load_script_text("turns: [{say: yes}, {do: {type: answer, yes: true}}]").turns[0].say
+    'yes'
     >>> load_script_text("turns: [{say: hi, expect: {action: greet, colour: red}}]", "x.dialogue.yaml")
     Traceback (most recent call last):
     ...
@@ -176,6 +178,18 @@ class DialogueScript(_Strict):
         return self
 
 
+class _ScriptLoader(yaml.SafeLoader):
+    """YAML where only true/false are booleans: ``say: yes`` says "yes", ``{yes: true}`` has a key "yes"."""
+
+
+_ScriptLoader.yaml_implicit_resolvers = {
+    first: [(tag, regex) for tag, regex in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
+}
+_ScriptLoader.add_implicit_resolver("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                    list("tTfF"))
+
+
 def load_script(path: str | Path) -> DialogueScript:
     path = Path(path)
     try:
@@ -190,8 +204,8 @@ def load_script(path: str | Path) -> DialogueScript:
 def load_script_text(text: str, path: str = "<script>") -> DialogueScript:
     """Parse and validate a script; errors name the file, the turn and its line."""
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node = yaml.compose(text, Loader=_ScriptLoader)
+        data = yaml.load(text, Loader=_ScriptLoader)  # noqa: S506 (a SafeLoader subclass)
     except yaml.YAMLError as exc:
         raise ScriptError(f"{path}: not valid YAML: {exc}") from None
     if not isinstance(data, dict):
