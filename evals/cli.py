@@ -112,6 +112,12 @@ def mcr(
     compare: Annotated[OptStr, typer.Option("--compare", help="p1,p2,...: run each; table + plot")] = None,
     table: Annotated[OptPath, typer.Option("--table", help="--compare: markdown table path")] = None,
     plot: Annotated[OptPath, typer.Option("--plot", help="--compare: PNG plot path")] = None,
+    nl: Annotated[bool, typer.Option(
+        "--nl", help="also run the same episodes through natural language (simulated messages, NLU, replies)")] = False,
+    nl_llm: Annotated[OptStr, typer.Option(
+        "--nl-llm", help="--nl: let a chat model reword each message, e.g. ollama:llama3.2")] = None,
+    nl_embeddings: Annotated[bool, typer.Option(
+        "--nl-embeddings/--no-nl-embeddings", help="--nl: the understander's offline embeddings")] = True,
 ) -> None:
     """Run simulated conversations (CPR / SCPR / UNICORN protocol) and report SR@k, AT, hDCG."""
     from crs.evals.report import markdown_table, plot_success_curves
@@ -150,6 +156,13 @@ def mcr(
             started = time.process_time()
             fm = train_fm(data.graph, graph_pairs(data.graph))
             train_seconds = time.process_time() - started
+    if nl:
+        from crs.evals.nl_cli import run_nl_command
+
+        run_nl_command(data, names, fm=fm, episodes=episodes, seed=seed, no_rule=no_rule, max_turns=max_turns,
+                       topk=topk, split=split, json_out=json_out, table=table, plot=plot, llm=nl_llm,
+                       embeddings=nl_embeddings)
+        return
     rows = []
     for name in names:
         row = run_mcr(data, name, episodes=episodes, seed=seed, no_rule=no_rule, max_turns=max_turns,

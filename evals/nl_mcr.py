@@ -103,11 +103,12 @@ class NLRun:
     nl: dict[str, Any]
     episodes: list[tuple[EpisodeResult, NLEpisode]]
     seconds: float
+    max_turns: int = 15
 
     @property
     def gap(self) -> float:
         """Structured SR@15 minus NL SR@15, in points (percent)."""
-        key = next(k for k in self.structured if k.startswith("SR@") and k not in ("SR@5", "SR@10"))
+        key = f"SR@{self.max_turns}"
         return round(100 * (self.structured[key] - self.nl[key]), 2)
 
 
@@ -144,4 +145,4 @@ def run_nl_benchmark(
         "missed_accepts": sum(e.missed_accept for _, e in out),
         "messages_per_episode": round(sum(e.messages for _, e in out) / n, 2),
     })
-    return NLRun(metrics_s.result(), nl, out, time.perf_counter() - started)
+    return NLRun(metrics_s.result(), nl, out, time.perf_counter() - started, max_turns)

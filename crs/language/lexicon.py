@@ -121,13 +121,14 @@ _GRAMMAR: Mapping[tuple[str, str], str] = {
     ),
     ("pos", ""): (
         "like|love|want|prefer|need|enjoy|into|fancy|dig|rather have|nothing but|only|more like|"
-        "take|ill take|ill have|go with|ill go with|choose|pick"
+        "take|ill take|ill have|go with|ill go with|choose|pick|"
+        "in the mood for|in a mood for|im in the mood for"  # "mood" is no attribute ("moody")
     ),
     ("skip", ""): "dont care about|i dont care about|not bothered about|indifferent to|whatever about",
     ("answer", "yes"): (
         "yes|yeah|yea|yep|yup|ya|yah|sure|absolutely|definitely|certainly|of course|yes please|"
         "why not|sounds good|sounds great|i do|indeed|totally|for sure|go for it|exactly|aye|yess|"
-        "i think so|i believe so|think so"
+        "i think so|i believe so|think so|sounds right|thats right|right"
     ),
     ("answer", "weak_yes"): "ok|okay|alright|all right|fine|good|great|cool|nice|perfect|i guess|i suppose",
     ("answer", "no"): "nope|nah|no way|no thanks|no thank you|i dont think so|i think not|negative|not for me",
@@ -306,6 +307,8 @@ class Lexicon:
                 for variant in _deletions(text):
                     self._variants.setdefault(variant, []).append(text)
         self._cutoff = fuzzy_cutoff
+        #: every word of every key (stemmed): words that belong to the catalog, never typos
+        self.words = frozenset(t for key in self._entries for t in key)
 
     def _add(self, raw: tuple[str, ...], entry: Entry) -> None:
         key = tuple(stem(t) for t in raw)

@@ -40,11 +40,14 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from rapidfuzz import fuzz, process
+from rapidfuzz.distance import OSA
 
 from crs.kb.embeddings import Embedder
 from crs.kb.graph import KnowledgeGraph
 from crs.language.lexicon import (
+    PHRASES,
     PUNCT,
+    REAL_WORDS,
     RESERVED,
     STOPWORDS,
     EmbeddingIndex,
@@ -77,6 +80,9 @@ _WANT_CUES = frozenset({"by", "from"})
 _FOLLOW_UP = frozenset({"and", "what", "whats", "how", "hows", "tell", "is", "does", "which", "who", "about"})
 #: words that make an item reference a choice even in a question ("can I get the second?")
 _CHOOSING = frozenset({"take", "have", "get", "grab", "buy", "order", "choose", "pick", "want"})
+#: function words a misspelling is put right to (see OfflineNLU._grammar_typos)
+_TYPO_TARGETS = tuple(sorted(w for w in RESERVED if len(w) >= 4 and w.isalpha()))
+_GRAMMAR_WORDS = RESERVED | frozenset(t for key in PHRASES for t in key)
 _SEP = "\x1f"  # joins the item ids of one seed mention in an event's argument
 _MAX_NAME_TOKENS = 12  # the longest item name looked up, in tokens
 _EMBEDDED = (None, "pos", "filler")  # tokens (by owning event kind) kept in an embedded clause
@@ -166,7 +172,9 @@ class OfflineNLU:
     def understand(self, text: str, context: NLUContext) -> Feedback:
         raw = tokenize(text[: self._max_chars]) if isinstance(text, str) else []
         shown = context.recommended
-        reading = _Reading(raw, shown, self._name_forms(shown), self._preferences(context))
+        names = self._name_forms(shown)
+        raw = self._grammar_typos(raw, names)
+        reading = _Reading(raw, shown, names, self._preferences(context))
         if not reading.words:
             return Feedback(intent="unknown")
         self._scan(reading)
@@ -176,6 +184,21 @@ class OfflineNLU:
         if answer is None and self._embeddable(reading):
             self._embed(reading)
         return _assemble(reading, answer, context)
+
+    def _grammar_typos(self, raw: list[str], names: _Names) -> list[str]:
+        """Misspelt function words put right ("noting here" → "nothing here", "tese" → "these"),
+        so that "none of tese" is not read as music: a word of four letters or more that is no
+        catalog word nor shown name and is one edit from exactly one grammar word."""
+        named = {t for key in names for t in key}
+        out = list(raw)
+        for k, token in enumerate(raw):
+            if (len(token) < 4 or not token.isalpha() or token in _GRAMMAR_WORDS or token in REAL_WORDS
+                    or token in named or stem(token) in self._lexicon.words):
+                continue
+            hits = process.extract(token, _TYPO_TARGETS, scorer=OSA.distance, score_cutoff=1, limit=2)
+            if len(hits) == 1:
+                out[k] = hits[0][0]
+        return out
 
     # -- finding mentions ----------------------------------------------------------------
 
@@ -345,7 +368,7 @@ def _resolve_answer(reading: _Reading) -> str | None:
     about jazz") or filler ("maybe jazz").
     """
     answer: str | None = None
-    leading = True
+    leading, said = True, False  # said: something other than filler came before
     for k, token in enumerate(reading.raw):
         event = reading.owner[k]
         if event is None:
@@ -362,8 +385,10 @@ def _resolve_answer(reading: _Reading) -> str | None:
             continue
         if event.kind == "items_all" and event.arg == "cond" and reading.mention_at(event.end, words=True):
             event.kind = "neg"  # "neither rock nor metal"
-        if event.kind not in ("boundary", "greet", "thanks"):
-            leading = False
+        if event.kind == "boundary" and answer is None and not said and reading.raw[k] in PUNCT:
+            leading = True  # "let me think... no": after mere filler, an answer may open the next clause
+        elif event.kind not in ("boundary", "greet", "thanks"):
+            leading, said = False, True
     return answer
 
 
