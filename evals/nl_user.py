@@ -25,8 +25,8 @@ from crs.reasoning.state import Action
 __all__ = ["DEFAULT_PHRASES", "ChatRephraser", "NLUser", "PhraseBank", "Rephraser", "typo"]
 
 DEFAULT_PHRASES = Path(__file__).with_name("data") / "phrases.yaml"
-_KINDS = ("opening", "agree", "agree_mention", "disagree", "disagree_mention", "values", "pick_position", "pick_name", "none",
-          "hedge_before", "hedge_after")
+_KINDS = ("opening", "agree", "agree_mention", "disagree", "disagree_mention", "values", "pick_position",
+          "pick_name", "none", "hedge_before", "hedge_after")
 _ORDINALS = ("first", "second", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth")
 
 
