@@ -16,6 +16,7 @@ remembered (``memory``); ``say`` and ``do`` turns may carry expectations of the 
 
 from __future__ import annotations
 
+import difflib
 import re
 from pathlib import Path
 from typing import Any, Literal
@@ -227,9 +228,15 @@ def _turn_lines(node: Any) -> list[int]:
 
 
 def _describe(exc: ValidationError, path: str, lines: list[int]) -> str:
-    error = exc.errors()[0]
+    errors = exc.errors()
+    error = next((e for e in errors if e["type"] == "extra_forbidden"), errors[0])  # a typo explains the rest
     loc = [str(p) for p in error["loc"]]
-    message = "unknown key" if error["type"] == "extra_forbidden" else error["msg"].removeprefix("Value error, ")
+    message = error["msg"].removeprefix("Value error, ")
+    if error["type"] == "extra_forbidden":
+        model: type[BaseModel] = {"expect": Expect, "memory": MemoryCheck}.get(loc[-2] if len(loc) > 1 else "",
+                                                                             Turn if "turns" in loc else DialogueScript)
+        close = difflib.get_close_matches(loc[-1], [f.alias or n for n, f in model.model_fields.items()], n=1)
+        message = "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
     # pydantic names union members (e.g. "str" in expect.action.str): keep only the user's keys
     loc = [p for p in loc if p not in ("str", "list[str]", "TopK", "list[TopK]", "function-after[_one_kind()]")]
     if loc[:1] == ["turns"] and len(loc) >= 2 and loc[1].isdigit():

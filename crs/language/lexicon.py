@@ -122,7 +122,8 @@ _GRAMMAR: Mapping[tuple[str, str], str] = {
     ("pos", ""): (
         "like|love|want|prefer|need|enjoy|into|fancy|dig|rather have|nothing but|only|more like|"
         "take|ill take|ill have|go with|ill go with|choose|pick|"
-        "in the mood for|in a mood for|im in the mood for"  # "mood" is no attribute ("moody")
+        "in the mood for|in a mood for|im in the mood for|"  # "mood" is no attribute ("moody")
+        "looking for|im looking for|i am looking for"
     ),
     ("skip", ""): "dont care about|i dont care about|not bothered about|indifferent to|whatever about",
     ("answer", "yes"): (

@@ -303,6 +303,25 @@ class OfflineNLU:
                 if entries:
                     self._add_attribute(reading, entries, i, i + n)
                     break
+        self._fuzzy_pairs(reading, budget)
+
+    def _fuzzy_pairs(self, reading: _Reading, budget: int) -> None:
+        """A two-word name with one word misspelt: "hard rocck" is hard rock, not "hard" and a typo."""
+        raw = reading.raw
+        for i in range(len(raw) - 1):
+            if budget <= 0:
+                return
+            left, right = reading.owner[i], reading.owner[i + 1]
+            single = [e for e in (left, right) if e is not None]
+            if len(single) != 1 or single[0].kind != "attr" or single[0].end - single[0].start != 1:
+                continue
+            free = i + 1 if left is not None else i
+            if not _fuzzable(raw[free]) or not all(t.isalpha() for t in raw[i : i + 2]):
+                continue
+            budget -= 1
+            entries = self._lexicon.fuzzy(" ".join(reading.stems[i : i + 2]))
+            if entries:
+                self._add_attribute(reading, entries, i, i + 2)
 
     def _embeddable(self, reading: _Reading) -> bool:
         events = reading.events()

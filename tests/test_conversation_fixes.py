@@ -1,0 +1,90 @@
+"""Behaviours seen when the bot was tried as a new user would, pinned down: follow-up questions
+are not choices, "why" before any list, acknowledgements, quick replies that stay open."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from crs import Recommender, Settings
+from crs.actions import AnswerQuestion
+from crs.api import load_knowledge
+from crs.language.nlu import NLUContext, OfflineNLU
+from crs.reasoning.state import Feedback
+
+SHOWN = NLUContext(recommended=("kind-of-blue", "time-out", "mingus-ah-um"))
+
+
+@pytest.fixture(scope="module")
+def nlu() -> OfflineNLU:
+    graph, _ = load_knowledge(Settings())
+    return OfflineNLU(graph)
+
+
+@pytest.mark.parametrize(("text", "item"), [
+    ("and the second?", "time-out"),
+    ("what about the third one?", "mingus-ah-um"),
+    ("the first one?", "kind-of-blue"),
+    ("is the second one any good?", "time-out"),
+    ("tell me about the third", "mingus-ah-um"),
+])
+def test_a_question_about_a_shown_item_is_never_a_choice(nlu: OfflineNLU, text: str, item: str) -> None:
+    assert nlu.understand(text, SHOWN) == Feedback(intent="why", about_item=item)
+
+
+@pytest.mark.parametrize(("text", "item"), [
+    ("the second one please", "time-out"),
+    ("I'll take the second", "time-out"),
+    ("can I get the first one?", "kind-of-blue"),
+    ("the third one", "mingus-ah-um"),
+])
+def test_a_choosing_phrase_chooses(nlu: OfflineNLU, text: str, item: str) -> None:
+    assert nlu.understand(text, SHOWN).accept_item == item
+
+
+@pytest.mark.parametrize("text", ["none of tese", "noting here for me", "nope, none of tose"])
+def test_misspelt_function_words_are_put_right(nlu: OfflineNLU, text: str) -> None:
+    assert set(nlu.understand(text, SHOWN).reject_items) == set(SHOWN.recommended)
+
+
+def test_an_answer_after_filler_still_answers(nlu: OfflineNLU) -> None:
+    asked = NLUContext(question="genre:jazz")
+    assert nlu.understand("let me think... no", asked) == Feedback(reject_attributes=("genre:jazz",))
+    assert nlu.understand("rock, yes", asked).accept_attributes == ("genre:rock",)  # yes is about rock here
+
+
+@pytest.fixture
+def rec(tmp_path: Path) -> Recommender:
+    return Recommender.from_settings(Settings(state_dir=tmp_path, embeddings=False, memory=False))
+
+
+def test_why_before_any_list_explains_the_question_or_says_nothing_was_recommended(rec: Recommender) -> None:
+    first = rec.chat("ann", "s", "why?")
+    assert first.action == "explain" and "haven't recommended anything yet" in first.text
+    asked = rec.chat("ann", "s", "something from the 1990s")
+    assert asked.action == "ask"
+    why = rec.chat("ann", "s", "why?")
+    assert why.action == "explain" and f"about the {asked.question.facet.replace('_', ' ')}" in why.text
+    assert why.open_question == asked.question  # the question stays answerable
+    assert rec.act("ann", "s", AnswerQuestion(yes=True)).action in ("ask", "recommend")
+
+
+def test_understood_constraints_are_acknowledged_first(rec: Recommender) -> None:
+    reply = rec.chat("bo", "s", "i want jaz but nothing from the 70s")
+    assert reply.text.startswith("Jazz, not from the 1970s. ")
+    assert not rec.chat("bo", "s", "yes").text.startswith("Jazz")  # a plain yes is not repeated back
+
+
+def test_the_open_question_or_list_stays_open_after_clarify_explain_and_error(rec: Recommender) -> None:
+    asked = rec.chat("cy", "s", "jazz")
+    for text, action in (("what's the weather?", "clarify"), ("", "error"), ("why?", "explain")):
+        reply = rec.chat("cy", "s", text)
+        assert reply.action == action and reply.pending is not None
+        assert reply.open_question == asked.question and reply.to_json()["pending"]["question"]["value"]
+    shown = rec.chat("cy", "s", "just recommend something")
+    explained = rec.chat("cy", "s", "why the first one?")
+    assert [r.id for r in explained.open_recommendations] == [r.id for r in shown.recommendations]
+    followed = rec.chat("cy", "s", "and the second?")
+    assert followed.action == "explain" and followed.recommendations[0].id == shown.recommendations[1].id
+    assert rec.state("cy", "s").accepted_item is None  # nothing was chosen
