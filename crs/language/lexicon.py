@@ -341,8 +341,9 @@ class Lexicon:
 
     @staticmethod
     def choose(entries: Sequence[Entry], raw: Sequence[str], preferred: frozenset[int],
-               facets: frozenset[str], attributes: Sequence[Attribute]) -> int:
-        """One attribute for an ambiguous key: context first, then the exact spelling, then values."""
+               facets: frozenset[str], attributes: Sequence[Attribute], sizes: Sequence[int] | None = None) -> int:
+        """One attribute for an ambiguous key: context first, then the exact spelling, then values,
+        then the attribute more items have ("80s" over "80's": the likelier meaning)."""
         return min(
             entries,
             key=lambda e: (
@@ -350,6 +351,7 @@ class Lexicon:
                 attributes[e.attr].facet not in facets,
                 tuple(e.raw) != tuple(raw),
                 e.rank,
+                -sizes[e.attr] if sizes is not None else 0,
                 e.attr,
             ),
         ).attr

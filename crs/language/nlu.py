@@ -39,6 +39,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+import numpy as np
 from rapidfuzz import fuzz, process
 from rapidfuzz.distance import OSA
 
@@ -81,8 +82,8 @@ _FOLLOW_UP = frozenset({"and", "what", "whats", "how", "hows", "tell", "is", "do
 #: words that make an item reference a choice even in a question ("can I get the second?")
 _CHOOSING = frozenset({"take", "have", "get", "grab", "buy", "order", "choose", "pick", "want"})
 #: function words a misspelling is put right to (see OfflineNLU._grammar_typos)
-_TYPO_TARGETS = tuple(sorted(w for w in RESERVED if len(w) >= 4 and w.isalpha()))
 _GRAMMAR_WORDS = RESERVED | frozenset(t for key in PHRASES for t in key)
+_TYPO_TARGETS = tuple(sorted(w for w in _GRAMMAR_WORDS if len(w) >= 3 and w.isalpha()))
 _SEP = "\x1f"  # joins the item ids of one seed mention in an event's argument
 _MAX_NAME_TOKENS = 12  # the longest item name looked up, in tokens
 _EMBEDDED = (None, "pos", "filler")  # tokens (by owning event kind) kept in an embedded clause
@@ -163,6 +164,7 @@ class OfflineNLU:
         self._max_chars = max_chars
         self._attributes = graph.attributes
         self._lexicon = Lexicon(graph.attributes, fuzzy_cutoff)
+        self._sizes = np.diff(graph.attr_items.indptr).tolist()  # items per attribute, to break ties
         self._cutoff = float(fuzzy_cutoff)
         self._index = EmbeddingIndex(embedder, graph.attributes) if embedder is not None else None
         self._catalog: dict[tuple[str, ...], tuple[str, ...]] | None = None  # built when first needed
@@ -186,13 +188,13 @@ class OfflineNLU:
         return _assemble(reading, answer, context)
 
     def _grammar_typos(self, raw: list[str], names: _Names) -> list[str]:
-        """Misspelt function words put right ("noting here" → "nothing here", "tese" → "these"),
-        so that "none of tese" is not read as music: a word of four letters or more that is no
+        """Misspelt function words put right ("noting here" → "nothing here", "sre" → "sure"),
+        so that "none of tese" is not read as music: a word of three letters or more that is no
         catalog word nor shown name and is one edit from exactly one grammar word."""
         named = {t for key in names for t in key}
         out = list(raw)
         for k, token in enumerate(raw):
-            if (len(token) < 4 or not token.isalpha() or token in _GRAMMAR_WORDS or token in REAL_WORDS
+            if (len(token) < 3 or not token.isalpha() or token in _GRAMMAR_WORDS or token in REAL_WORDS
                     or token in named or stem(token) in self._lexicon.words):
                 continue
             hits = process.extract(token, _TYPO_TARGETS, scorer=OSA.distance, score_cutoff=1, limit=2)
@@ -226,7 +228,7 @@ class OfflineNLU:
             i = i + 1 if event is None else event.end
 
     def _add_attribute(self, reading: _Reading, entries: Sequence[Entry], start: int, end: int) -> None:
-        attr = Lexicon.choose(entries, reading.raw[start:end], *reading.preferred, self._attributes)
+        attr = Lexicon.choose(entries, reading.raw[start:end], *reading.preferred, self._attributes, self._sizes)
         reading.add("attr", self._attributes[attr].id, start, end)
 
     def _preferences(self, context: NLUContext) -> _Preferred:
@@ -306,21 +308,22 @@ class OfflineNLU:
         self._fuzzy_pairs(reading, budget)
 
     def _fuzzy_pairs(self, reading: _Reading, budget: int) -> None:
-        """A two-word name with one word misspelt: "hard rocck" is hard rock, not "hard" and a typo."""
-        raw = reading.raw
-        for i in range(len(raw) - 1):
-            if budget <= 0:
-                return
+        """A two-word name with one word misspelt: "hevy metal" is heavy metal, not "metal" and a
+        typo. Only when the other word is exactly the name's and the slip is one edit."""
+        stems = reading.stems
+        for i in range(len(stems) - 1):
             left, right = reading.owner[i], reading.owner[i + 1]
-            single = [e for e in (left, right) if e is not None]
-            if len(single) != 1 or single[0].kind != "attr" or single[0].end - single[0].start != 1:
+            known = [e for e in (left, right) if e is not None]
+            if budget <= 0 or len(known) != 1 or known[0].kind != "attr" or known[0].end - known[0].start != 1:
                 continue
-            free = i + 1 if left is not None else i
-            if not _fuzzable(raw[free]) or not all(t.isalpha() for t in raw[i : i + 2]):
+            slip = i + 1 if left is not None else i
+            if not _fuzzable(reading.raw[slip]) or not all(t.isalpha() for t in reading.raw[i : i + 2]):
                 continue
             budget -= 1
-            entries = self._lexicon.fuzzy(" ".join(reading.stems[i : i + 2]))
-            if entries:
+            entries = self._lexicon.fuzzy(" ".join(stems[i : i + 2]))
+            key = tuple(stem(t) for t in entries[0].raw) if entries else ()
+            typo, exact = slip - i, 1 - (slip - i)  # positions in the pair
+            if len(key) == 2 and key[exact] == stems[i + exact] and OSA.distance(key[typo], stems[slip]) <= 1:
                 self._add_attribute(reading, entries, i, i + 2)
 
     def _embeddable(self, reading: _Reading) -> bool:
@@ -371,13 +374,12 @@ def _match_ref(reading: _Reading, i: int) -> tuple[int, str] | None:
     if not shown or reading.raw[i] in PUNCT:
         return None
     found = list_position(reading.raw, i, len(shown), alone=reading.words == 1)
-    if found is not None:
-        return found[1], shown[found[0]]
     for n in range(min(len(reading.raw) - i, _MAX_NAME_TOKENS), 0, -1):
-        item = reading.names.get(tuple(reading.stems[i : i + n]))
-        if item is not None:
+        # a name's own punctuation does not count ("Panic! At the Disco", "M.I.A.")
+        item = reading.names.get(tuple(t for t in reading.stems[i : i + n] if t not in PUNCT))
+        if item is not None and (found is None or n > found[1]):  # "Seventh Day Slumber" is a name
             return n, item
-    return None
+    return (found[1], shown[found[0]]) if found is not None else None
 
 
 def _resolve_answer(reading: _Reading) -> str | None:
@@ -402,6 +404,9 @@ def _resolve_answer(reading: _Reading) -> str | None:
                 event.kind = {"cond_no": "neg", "cond_skip": "skip"}.get(event.arg, "filler")
             leading = leading and event.kind == "filler"  # "ok, no" still opens with "no"
             continue
+        if (event.kind == "neg" and leading and answer is None and token == "no"
+                and not reading.mention_at(event.end, words=False)):
+            answer = "no"  # "no to be honest": "no to" with nothing to negate is the answer
         if event.kind == "items_all" and event.arg == "cond" and reading.mention_at(event.end, words=True):
             event.kind = "neg"  # "neither rock nor metal"
         if event.kind == "boundary" and answer is None and not said and reading.raw[k] in PUNCT:
