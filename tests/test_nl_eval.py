@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -135,3 +136,37 @@ def test_the_judge_reads_a_whole_run_within_its_limit() -> None:
     judged = _judge_run(LLMJudge(model), [result], limit=1)
     assert judged["means"]["scored"] == 1 and len(judged["replies"]) == 1
     assert judged["replies"][0]["path"] == "s.dialogue.yaml" and judged["replies"][0]["turn"] == 1
+
+
+def test_a_chat_model_can_reword_the_messages_and_a_failing_one_is_ignored() -> None:
+    from crs.evals.nl_user import ChatRephraser
+
+    assert ChatRephraser(FakeListChatModel(responses=["yeah go on"])).rephrase("yes") == "yeah go on"
+
+    class Broken(FakeListChatModel):
+        def invoke(self, *args, **kwargs):  # type: ignore[override]
+            raise TimeoutError("slow")
+
+    assert ChatRephraser(Broken(responses=["x"])).rephrase("yes") == "yes"
+
+
+def test_crs_eval_mcr_nl_reports_both_arms_for_the_same_episodes(tmp_path: Path) -> None:
+    """On the bundled catalog with a few made-up listeners: the command, its table and its JSON."""
+    from typer.testing import CliRunner
+
+    from crs.evals.cli import app
+    from crs.kb import BUNDLED_CATALOG, load_catalog
+
+    items = [item.id for item in load_catalog(BUNDLED_CATALOG).items]
+    rows = ["user,item"] + [f"u{u},{items[(u * 7 + k) % len(items)]}" for u in range(30) for k in range(4)]
+    (tmp_path / "listens.csv").write_text("\n".join(rows) + "\n")
+    out = CliRunner().invoke(app, ["eval", "mcr", "--catalog", str(BUNDLED_CATALOG), "--interactions",
+                                   str(tmp_path / "listens.csv"), "--policy", "maxent", "--episodes", "20",
+                                   "--nl", "--no-nl-embeddings", "--json", str(tmp_path / "nl.json"),
+                                   "--plot", str(tmp_path / "nl.png")])
+    assert out.exit_code == 0, out.output
+    assert "| structured | strict |" in out.stdout and "| nl | strict |" in out.stdout
+    structured, spoken = json.loads((tmp_path / "nl.json").read_text())["rows"]
+    assert (structured["mode"], spoken["mode"]) == ("structured", "nl")
+    assert structured["episodes"] == spoken["episodes"] == 20 and spoken["examples"][0][0][0] == "user"
+    assert (tmp_path / "nl.png").stat().st_size > 0
