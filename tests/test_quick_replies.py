@@ -47,3 +47,17 @@ def test_every_quick_reply_is_an_action_the_recommender_takes(tmp_path: Path) ->
     assert rec.act("ann", "s", pick.action).action == "accepted"
     state = rec.state("ann", "s")
     assert state is not None and state.accepted_item == pick.action["item_id"]
+
+
+def test_buttons_stay_after_a_clarification_or_an_explanation(tmp_path: Path) -> None:
+    rec = Recommender.from_settings(Settings(state_dir=tmp_path, embeddings=False, memory=False))
+    asked = rec.chat("ann", "s", "something from the 1960s")
+    puzzled = rec.chat("ann", "s", "hmm, blorp")  # not understood: the question is still open
+    assert puzzled.action != "ask"
+    assert _labels(puzzled) == _labels(asked)
+    listed = rec.act("ann", "s", {"type": "recommend_now"})
+    explained = rec.chat("ann", "s", "why the first one?")
+    assert explained.action == "explain"
+    assert _labels(explained) == _labels(listed)
+    pick = quick_replies(explained)[1]
+    assert rec.act("ann", "s", pick.action).action == "accepted"  # a kept button still works

@@ -112,8 +112,9 @@ class QuickReply:
 def quick_replies(reply: Reply) -> list[QuickReply]:
     """The buttons that fit a reply, at most :data:`MAX_QUICK_REPLIES`."""
     out: list[QuickReply] = []
-    if reply.action == "ask" and reply.question is not None:
-        q = reply.question
+    question, shown = reply.open_question, reply.open_recommendations  # still open after a clarify or why
+    if question is not None:
+        q = question
         out += [QuickReply("Yes", {"type": "answer", "yes": True}),
                 QuickReply("No", {"type": "answer", "yes": False})]
         for value, attr in zip(q.options, q.option_ids, strict=False):
@@ -121,11 +122,9 @@ def quick_replies(reply: Reply) -> list[QuickReply]:
                 out.append(QuickReply(value, {"type": "attributes", "accept": [attr]}))
         out = out[: MAX_QUICK_REPLIES - 1]
         out.append(QuickReply("Just recommend", {"type": "recommend_now"}))
-    elif reply.action == "recommend" and reply.recommendations:
-        items = reply.recommendations[: MAX_QUICK_REPLIES - 1]
-        out += [QuickReply(r.name, {"type": "accept_item", "item_id": r.id}) for r in items]
-        out.append(QuickReply("None of these", {"type": "reject_items",
-                                                "item_ids": [r.id for r in reply.recommendations]}))
+    elif shown:
+        out += [QuickReply(r.name, {"type": "accept_item", "item_id": r.id}) for r in shown[: MAX_QUICK_REPLIES - 1]]
+        out.append(QuickReply("None of these", {"type": "reject_items", "item_ids": [r.id for r in shown]}))
     elif reply.action in ("accepted", "thanks"):
         out.append(QuickReply("Start over", {"type": "start_over"}))
     return out
