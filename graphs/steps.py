@@ -10,7 +10,7 @@ from __future__ import annotations
 import operator
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Annotated, Any, Literal, Protocol, TypedDict
+from typing import Annotated, Any, Literal, Protocol, TypedDict, runtime_checkable
 
 import numpy as np
 from langgraph.config import get_stream_writer
@@ -19,10 +19,11 @@ from crs.kb.errors import UnknownIdError
 from crs.language.nlg import ProfileSource, ReplyPlan, Responder, StreamingResponder
 from crs.language.nlu import MAX_CHARS, NLUContext, Understander
 from crs.language.reply import Pending, Question, RecommendedItem, Reply
+from crs.memory.statements import find_statements
 from crs.reasoning.engine import Engine
 from crs.reasoning.state import Action, DialogueState, Feedback, Recommendation
 
-__all__ = ["MemoryHooks", "TurnState", "TurnSteps"]
+__all__ = ["ChoiceMemory", "MemoryHooks", "TurnState", "TurnSteps"]
 
 _HISTORY_TURNS = 8  # recent turns handed to the reply writer (an LLM prompt's budget cuts further)
 
@@ -40,6 +41,7 @@ class TurnState(TypedDict, total=False):
     reply: dict[str, Any] | None  # Reply.model_dump()
     understood: dict[str, list[str]] | None  # attribute ids a message asked for / ruled out, to acknowledge
     transcript: Annotated[list[dict[str, Any]], operator.add]
+    chosen_before: list[str]  # items this user chose in earlier sessions (from memory, at recall)
 
 
 class MemoryHooks(Protocol):
@@ -50,6 +52,13 @@ class MemoryHooks(Protocol):
     def avoid(self, user_id: str) -> Sequence[str]: ...
 
     def observe(self, user_id: str, state: TurnState) -> None: ...
+
+
+@runtime_checkable
+class ChoiceMemory(Protocol):
+    """Optional part of a memory: the items a user chose before (not offered again unless asked)."""
+
+    def chosen(self, user_id: str) -> Sequence[str]: ...
 
 
 Route = Literal["ask", "recommend", "respond"]
@@ -86,6 +95,20 @@ def _understood(feedback: Feedback, dialogue: DialogueState) -> dict[str, list[s
     if (not accept and not reject) or set(accept) | set(reject) <= {dialogue.question}:
         return None
     return {"accept": accept, "reject": reject}
+
+
+def _stated_changes(dialogue: DialogueState, feedback: Feedback, message: str | None) -> DialogueState:
+    """A change of mind stated this turn ("I'm done with jazz") counts at once, in this session:
+    what it rejects is kept out of lists from now on, and what it asks for is no longer avoided."""
+    if not message or not (feedback.reject_attributes or feedback.accept_attributes):
+        return dialogue
+    kinds = {st.kind for st in find_statements(message)}
+    avoid = list(dialogue.avoid)
+    if "dislike" in kinds:
+        avoid = [*avoid, *(a for a in feedback.reject_attributes if a not in avoid)]
+    if "like" in kinds:
+        avoid = [a for a in avoid if a not in feedback.accept_attributes]
+    return dialogue if tuple(avoid) == dialogue.avoid else dialogue.evolve(avoid=tuple(avoid))
 
 
 class TurnSteps:
@@ -130,7 +153,9 @@ class TurnSteps:
         user = state.get("user_id")
         if self.memory is None or not user:
             return {"dialogue": self.engine.start(user).to_dict()}
-        return {"dialogue": self.engine.start(user, self.memory.prior(user), self.memory.avoid(user)).to_dict()}
+        chosen = list(self.memory.chosen(user)) if isinstance(self.memory, ChoiceMemory) else []
+        return {"dialogue": self.engine.start(user, self.memory.prior(user), self.memory.avoid(user)).to_dict(),
+                "chosen_before": [i for i in chosen if i in self.engine.graph.item_index]}
 
     def understand(self, state: TurnState) -> dict[str, Any]:
         """Turn the message into feedback, unless a button already gave structured feedback."""
@@ -174,7 +199,7 @@ class TurnSteps:
             updated = self.engine.apply(dialogue, feedback)
         except UnknownIdError as exc:
             return {"problem": f"{str(exc).capitalize()}."}
-        return {"dialogue": updated.to_dict()}
+        return {"dialogue": _stated_changes(updated, feedback, state.get("message")).to_dict()}
 
     def decide(self, state: TurnState) -> dict[str, Any]:
         """Choose the dialogue act: ask, recommend, or one of the conversational replies."""
@@ -201,11 +226,12 @@ class TurnSteps:
         action = self.engine.decide(dialogue, force_recommend=feedback is not None
                                     and feedback.intent == "recommend_now")
         if action.kind == "recommend":
-            action = self._without_dislikes(dialogue, action)
+            action = self._without_dislikes(dialogue, action, state.get("chosen_before") or ())
         return {"action": asdict(action)}
 
-    def _without_dislikes(self, dialogue: DialogueState, action: Action) -> Action:
-        """Never show what the person said they dislike (this session, or remembered).
+    def _without_dislikes(self, dialogue: DialogueState, action: Action, chosen_before: Sequence[str] = ()) -> Action:
+        """Never show what the person said they dislike (this session, or remembered), nor
+        what they chose in an earlier session unless they ask for it by name.
 
         The policy treats dislikes softly (they lower scores, so questions still explore), but
         a list shown to the person leaves out items having a disliked attribute, unless the
@@ -216,11 +242,13 @@ class TurnSteps:
         if self.engine.settings.no_rule == "soft":
             avoid.update(dialogue.rejected)
         avoid.difference_update(dialogue.accepted)
-        if not avoid:
+        seen = [i for i in chosen_before if i not in dialogue.wanted and i in g.item_index]
+        if not avoid and not seen:
             return action
         disliked = np.zeros(g.n_items, dtype=bool)
         for attr in avoid:
             disliked[g.attr_items.row(g.attr_index[attr])] = True
+        disliked[[g.item_index[i] for i in seen]] = True
         if not any(disliked[g.item_index[r.item_id]] for r in action.recommendations):
             return action
         view = self.engine.view(dialogue)
@@ -230,19 +258,26 @@ class TurnSteps:
         recs = self.engine.recommendations(dialogue, view, exclude=disliked)
         return Action(kind="recommend", recommendations=recs, candidates=left)
 
-    @staticmethod
-    def _remembered_like(dialogue: DialogueState, feedback: Feedback | None, kind: str | None) -> str | None:
-        """The strongest remembered like, when the session opens without saying what it wants.
+    def _remembered_like(self, dialogue: DialogueState, feedback: Feedback | None, kind: str | None) -> str | None:
+        """The first remembered like (stated, or established by choices in several sessions),
+        when the session opens without saying what it wants.
 
         Only at the start (nothing asked or accepted yet) and only for a greeting or an empty
-        answer: a message that names attributes always wins over memory.
+        answer: a message that names attributes always wins over memory. Weak evidence (the
+        attributes of a single choice) nudges the scores but is never put to the person as a like.
         """
         if dialogue.asked or dialogue.accepted or dialogue.recommended or feedback is None:
             return None
         if kind not in ("greet", None) or not feedback.is_empty or feedback.intent not in ("greet", "inform"):
             return None
-        likes = sorted((w, a) for a, w in dialogue.prior if w > 0)
-        return likes[-1][1] if likes else None
+        avoid = set(dialogue.avoid) | set(dialogue.rejected)
+        if self.profiles is None or not dialogue.user_id:  # a memory without profiles: its strongest like
+            ranked = [a for _, a in sorted(((w, a) for a, w in dialogue.prior if w > 0), reverse=True)]
+        else:
+            profile = self.profiles.profile(dialogue.user_id)
+            ranked = list(profile.likes) if profile is not None else []
+        likes = [a for a in ranked if a in self.engine.graph.attr_index and a not in avoid]
+        return likes[0] if likes else None
 
     def route(self, state: TurnState) -> Route:
         kind = (state.get("action") or {}).get("kind")

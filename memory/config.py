@@ -28,7 +28,11 @@ class ProfileSettings(BaseModel):
     smoothing: float = Field(0.1, gt=0, description="pseudo-count pulling p towards the base rate")
     like_scale: float = Field(0.5, ge=0, description="multiplier of positive weights (logits)")
     dislike_scale: float = Field(4.0, ge=0, description="multiplier of negative weights (logits)")
-    explicit_boost: float = Field(3.0, ge=1, description="a stated preference counts this many times")
+    explicit_boost: float = Field(3.0, ge=1, description="unused; kept so older settings files still load")
+    stated_like: float = Field(3.0, ge=0, description="prior weight of a stated like (added to choices' weight)")
+    stated_dislike: float = Field(6.0, ge=0, description="prior weight against a stated dislike")
+    established_sessions: int = Field(
+        2, ge=1, description="choices in this many different sessions must share an attribute before it is a like")
     half_life_days: float = Field(180.0, gt=0, description="evidence halves in weight after this long")
     max_weight: float = Field(8.0, gt=0, description="cap on |weight| so memory never acts as a filter")
     max_prior: int = Field(256, ge=0, description="keep the strongest weights only")

@@ -10,9 +10,13 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["MemoryEntry", "MemoryKind", "memory_id", "utcnow"]
+__all__ = ["EvidenceSource", "MemoryEntry", "MemoryKind", "memory_id", "utcnow"]
 
 MemoryKind = Literal["like", "dislike", "fact", "style", "session_summary"]
+#: where a memory comes from, which sets its weight and lifetime: said by the person about
+#: themselves (lasting, strongest), an item they chose or named as an example (weak evidence
+#: about its attributes), or a summary of a session (context for generation only)
+EvidenceSource = Literal["stated", "chosen", "named", "summary"]
 
 
 def utcnow() -> datetime:
@@ -61,6 +65,24 @@ class MemoryEntry(BaseModel):
     #: ids of candidates already merged in: a rerun of a reflection merges nothing twice
     merged_ids: tuple[str, ...] = ()
     superseded_by: str | None = None
+    #: None for memories written before sources were recorded (read by ``evidence_source``)
+    source: EvidenceSource | None = None
+
+    @property
+    def evidence_source(self) -> EvidenceSource | None:
+        """The source, also for older memories: what kind of evidence this is, or None for
+        the answers to one search's questions that older versions kept (never a lasting like)."""
+        if self.source is not None:
+            return self.source
+        if self.kind == "session_summary":
+            return "summary"
+        if self.item_ids:
+            return "chosen" if self.text.startswith("Chose ") else "named"
+        if self.kind in ("fact", "style"):
+            return "stated"
+        if self.explicit and not self.text.startswith(("Asked for ", "Said yes to ", "Said no to ")):
+            return "stated"
+        return None
 
     @property
     def is_valid(self) -> bool:

@@ -5,7 +5,7 @@ wants has attribute ``a`` and ``b`` its base rate, the weight is ``logit(p) − 
 to the logits of every item having ``a``, that is the naive-Bayes update of the item scores
 (the terms for attributes an item lacks are the same for all items up to a constant that the
 softmax drops). ``p`` is a smoothed count of the evidence in valid memories, each weighted by
-confidence and recency. It is a soft term only: nothing is filtered, and expired memories
+confidence and recency, from choices; a stated preference adds a fixed, stronger term. It is a soft term only: nothing is filtered, and expired memories
 (``valid_to`` set) never count.
 """
 
@@ -23,7 +23,7 @@ from crs.memory.config import ProfileSettings
 from crs.memory.entry import MemoryEntry, utcnow
 from crs.memory.tokens import fit_to_budget
 
-__all__ = ["Profile", "ProfileSettings", "base_rates", "build_profile"]
+__all__ = ["Profile", "ProfileSettings", "base_rates", "build_profile", "said_verb"]
 
 
 def base_rates(graph: KnowledgeGraph) -> dict[str, float]:
@@ -50,8 +50,8 @@ class Profile:
     """
 
     user_id: str | None = None
-    likes: tuple[str, ...] = ()  # attribute ids with a positive weight, strongest first
-    dislikes: tuple[str, ...] = ()  # said no to or stated, with a negative weight, strongest first
+    likes: tuple[str, ...] = ()  # stated likes (newest first), then likes established by choices
+    dislikes: tuple[str, ...] = ()  # stated dislikes, newest first
     avoid: tuple[str, ...] = ()  # stated dislikes ("I'm done with metal"): kept out of lists
     facts: tuple[str, ...] = ()  # "Is vegetarian.", newest first
     style: tuple[str, ...] = ()  # "Prefers short, brief replies.", newest first
@@ -60,6 +60,9 @@ class Profile:
     items: tuple[str, ...] = ()  # items chosen before, newest first
     entries: int = 0  # valid memories behind this profile
     names: Mapping[str, str] = field(default_factory=dict)
+    #: attribute → where the like or dislike comes from, for replies: "you said you love jazz",
+    #: "like Kind of Blue and Blue Train, which you chose before"
+    sources: Mapping[str, str] = field(default_factory=dict)
 
     @property
     def is_empty(self) -> bool:
@@ -80,7 +83,9 @@ class Profile:
     def confirm_prompt(self) -> str | None:
         """A question that confirms instead of asks: "Last time you were into X, still in that mood?"."""
         top = self.top_like
-        return None if top is None else f"Last time you were into {self.name(top)}, still in that mood?"
+        if top is None:
+            return None
+        return f"Last time {self.sources.get(top) or 'you were into ' + self.name(top)}. Still in that mood?"
 
     def text(self) -> str:
         """A short description for generation (bound it with :func:`memory.fit_to_budget`)."""
@@ -103,6 +108,18 @@ def _logit(p: float) -> float:
     return math.log(p / (1.0 - p))
 
 
+_SAID_VERB = (("Loves ", "love"), ("Likes ", "like"), ("Can't stand ", "can't stand"),
+              ("Done with ", "are done with"), ("Doesn't like ", "don't like"), ("Not into ", "don't like"))
+
+
+def said_verb(text: str, kind: str) -> str:
+    """How a stated preference was said, from its memory text ("Loves jazz." → "love")."""
+    for prefix, verb in _SAID_VERB:
+        if text.startswith(prefix):
+            return verb
+    return "like" if kind == "like" else "don't like"
+
+
 def build_profile(
     user_id: str,
     entries: Iterable[MemoryEntry],
@@ -110,10 +127,18 @@ def build_profile(
     rates: Mapping[str, float] | None = None,
     settings: ProfileSettings | None = None,
     names: Mapping[str, str] | None = None,
+    item_names: Mapping[str, str] | None = None,
     now: datetime | None = None,
     memory_budget: int = 0,
 ) -> Profile:
     """The profile of the currently valid entries (expired ones are ignored here too).
+
+    - Stated preferences are the strongest: the newest statement on an attribute wins, and a
+      stated like or dislike is a like or dislike of the profile, with "you said ..." as source.
+    - Choices (and items named as examples) are weak evidence about their attributes, weighted
+      by recency; an attribute shared by choices of at least ``established_sessions`` different
+      sessions becomes a like, with the items as source. Below that it only nudges the prior.
+    - Nothing else counts (answers to one search's questions are never lasting evidence).
 
     ``memory_budget`` > 0 fills :attr:`Profile.memories` with style, fact and session-summary
     texts (newest first) that fit in that many tokens.
@@ -121,27 +146,28 @@ def build_profile(
     s = settings or ProfileSettings()
     now = now or utcnow()
     valid = [e for e in entries if e.valid_to is None and e.user_id == user_id]
+    names = dict(names or {})
     yes: dict[str, float] = {}
     no: dict[str, float] = {}
-    said_no: set[str] = set()  # attributes with direct negative evidence (not only inferred)
-    stated: dict[str, int] = {}  # +1 stated like, -1 stated dislike: the newest statement wins
-    stated_at: dict[str, datetime] = {}
+    sessions: dict[str, set[str]] = {}
+    by_attr: dict[str, list[tuple[datetime, str]]] = {}  # attribute → (when, chosen item)
+    stated: dict[str, tuple[datetime, int, str]] = {}  # attribute → (when, +1/-1, how it was said)
     items: list[tuple[datetime, str]] = []
     for e in valid:
-        if e.kind not in ("like", "dislike"):
-            continue
-        w = e.confidence * e.support * _recency(e, now, s.half_life_days)
-        if e.explicit:
-            w *= s.explicit_boost
-        bucket = yes if e.kind == "like" else no
-        if e.kind == "dislike":
-            said_no.update(e.attribute_ids)
-        for a in e.attribute_ids:
-            bucket[a] = bucket.get(a, 0.0) + w
-            if e.explicit and not e.item_ids and (a not in stated_at or e.valid_from >= stated_at[a]):
-                stated[a], stated_at[a] = (1 if e.kind == "like" else -1), e.valid_from
-        if e.kind == "like" and e.item_ids:
-            items.extend((e.valid_from, i) for i in e.item_ids)
+        source = e.evidence_source
+        if e.kind in ("like", "dislike") and source == "stated":
+            for a in e.attribute_ids:
+                if a not in stated or e.valid_from >= stated[a][0]:
+                    stated[a] = (e.valid_from, 1 if e.kind == "like" else -1, said_verb(e.text, e.kind))
+        elif e.kind == "like" and source in ("chosen", "named"):
+            w = e.confidence * _recency(e, now, s.half_life_days)
+            for a in e.attribute_ids:
+                yes[a] = yes.get(a, 0.0) + w
+                sessions.setdefault(a, set()).add(e.session_id or e.id)
+                if source == "chosen":
+                    by_attr.setdefault(a, []).extend((e.valid_from, i) for i in e.item_ids)
+            if source == "chosen":
+                items.extend((e.valid_from, i) for i in e.item_ids)
             if s.implicit_negatives and rates is not None:
                 has = set(e.attribute_ids)
                 for a in rates:
@@ -154,39 +180,47 @@ def build_profile(
         p = (y + s.smoothing * b) / (y + n + s.smoothing)
         p = min(max(p, 1e-3), 1 - 1e-3)
         d = _logit(p) - _logit(b)
-        w = d * (s.like_scale if d > 0 else s.dislike_scale)
-        # A statement wins over inferred evidence: "done with metal" is never a positive weight.
-        if stated.get(a) == -1:
-            w = min(w, -s.min_weight * 2)
-        elif stated.get(a) == 1:
-            w = max(w, s.min_weight * 2)
-        w = max(-s.max_weight, min(s.max_weight, w))
-        if abs(w) >= s.min_weight:
-            weights[a] = w
+        weights[a] = d * (s.like_scale if d > 0 else s.dislike_scale)
+    for a, (_, sign, _verb) in stated.items():  # a statement wins over what choices suggest
+        weights[a] = max(weights.get(a, 0.0), 0.0) + s.stated_like if sign > 0 else -s.stated_dislike
+    weights = {a: max(-s.max_weight, min(s.max_weight, w)) for a, w in weights.items() if abs(w) >= s.min_weight}
     ranked = sorted(weights.items(), key=lambda kv: (-abs(kv[1]), kv[0]))[: s.max_prior]
-    # What the person likes and dislikes is read from every weight, not only those kept for
-    # the prior, and a dislike needs a "no" or a statement: an attribute the chosen items lack
-    # weighs against it in the scores, but nobody said they were not into it.
-    by_weight = sorted(weights.items(), key=lambda kv: (-kv[1], kv[0]))
-    likes = tuple(a for a, w in by_weight if w > 0)
-    dislikes = tuple(a for a, w in reversed(by_weight) if w < 0 and a in said_no)
-    avoid = tuple(a for a in dislikes if stated.get(a) == -1)
+
+    def value(a: str) -> str:
+        return names.get(a) or a.split(":", 1)[-1]
+
+    sources: dict[str, str] = {}
+    stated_likes = sorted((a for a, (_, sign, _v) in stated.items() if sign > 0), key=lambda a: stated[a][0],
+                          reverse=True)
+    for a in stated:
+        sources[a] = f"you said you {stated[a][2]} {value(a)}"
+    established = sorted(
+        (a for a, ss in sessions.items()
+         if len(ss) >= s.established_sessions and a not in stated and weights.get(a, 0.0) > 0 and by_attr.get(a)),
+        key=lambda a: (-weights[a], a))
+    for a in established:
+        chosen = [i for _, i in sorted(by_attr[a], reverse=True)]
+        shown = [(item_names or {}).get(i, i) for i in dict.fromkeys(chosen)][:2]
+        sources[a] = f"like {' and '.join(shown)}, which you chose before"
+    dislikes = tuple(sorted((a for a, (_, sign, _v) in stated.items() if sign < 0), key=lambda a: stated[a][0],
+                            reverse=True))
     facts = _newest_texts(valid, "fact")
     style = _newest_texts(valid, "style")
     summaries = _newest_texts(valid, "session_summary")
     items.sort(reverse=True)
     return Profile(
         user_id=user_id,
-        likes=likes,
+        likes=(*stated_likes, *established),
         dislikes=dislikes,
-        avoid=avoid,
+        avoid=dislikes,
         facts=facts,
         style=style,
         memories=tuple(fit_to_budget([*style, *facts, *summaries], memory_budget)) if memory_budget else (),
         prior=tuple((a, round(w, 4)) for a, w in ranked),
         items=tuple(dict.fromkeys(i for _, i in items)),
         entries=len(valid),
-        names=dict(names or {}),
+        names=names,
+        sources=sources,
     )
 
 

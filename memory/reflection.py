@@ -9,26 +9,34 @@ Each candidate is, in this order of preference:
    topic with the other polarity, a new style on the same topic): those are closed (``valid_to``
    set, ``superseded_by``) and the candidate is added;
 4. otherwise added.
-Answers to the bot's own questions are evidence about one session's target, not statements:
-they accumulate as counts and never supersede (that is what beat "latest answer wins" on the
-LastFM valid split), while anything the user volunteers does supersede.
+Only what the person states about themselves supersedes; choices accumulate. Answers to the
+bot's own questions are about one search's target and are not memories at all.
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
 import numpy as np
 
-from crs.memory.entry import MemoryEntry, MemoryKind, memory_id, utcnow
+from crs.memory.entry import EvidenceSource, MemoryEntry, MemoryKind, memory_id, utcnow
 from crs.memory.session import SessionRecord
 from crs.memory.statements import find_statements
 from crs.memory.store import UserMemories
 
-__all__ = ["Candidate", "ReflectionResult", "apply_candidates", "offline_candidates", "summary_candidate"]
+__all__ = [
+    "Candidate",
+    "ReflectionResult",
+    "apply_candidates",
+    "offline_candidates",
+    "place_phrase",
+    "statement_text",
+    "summary_candidate",
+]
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +57,7 @@ class Candidate:
     turns: tuple[int, ...] = ()
     confidence: float = 0.6
     key: str = ""  # what the id hashes besides user, session, turns and kind
+    source: EvidenceSource | None = None
 
     def entry(self, user_id: str, session_id: str, now: datetime) -> MemoryEntry:
         ident = memory_id(user_id, session_id, self.turns, self.kind, self.key or self.text)
@@ -56,7 +65,7 @@ class Candidate:
             id=ident, user_id=user_id, kind=self.kind, text=self.text,
             attribute_ids=tuple(sorted(self.attribute_ids)), item_ids=self.item_ids, topic=self.topic,
             explicit=self.explicit, session_id=session_id, turns=self.turns,
-            created_at=now, valid_from=now, confidence=self.confidence,
+            created_at=now, valid_from=now, confidence=self.confidence, source=self.source,
         )
 
 
@@ -76,6 +85,43 @@ def _value(attr: str, names: Mapping[str, str] | None) -> str:
     return (names or {}).get(attr) or attr.split(":", 1)[-1]
 
 
+_PARTS = re.compile(r"\s*(?:,|\band\b|\bor\b|&|/)\s*", re.I)
+_GENERIC = re.compile(r"\s+(?:music|songs?|albums?|records?|stuff|tunes|vibes?)$", re.I)
+_DISLIKE_TEXT = {"can't stand": "Can't stand {v}.", "are done with": "Done with {v}.", "don't like": "Doesn't like {v}."}
+
+
+def place_phrase(phrase: str, lookup: AttributeLookup) -> list[str]:
+    """The catalog attributes a stated phrase names: the whole phrase, else each part of a list
+    ("jazz, blues and rock"), with generic words dropped ("jazz music" is jazz).
+
+    >>> place_phrase("jazz music and rock", {"jazz": ["genre:jazz"], "rock": ["genre:rock"]}.get)
+    ['genre:jazz', 'genre:rock']
+    """
+    def one(text: str) -> list[str]:
+        text = text.strip()
+        return list(lookup(text) or lookup(_GENERIC.sub("", text)) or ())
+
+    whole = one(phrase)
+    if whole:
+        return whole
+    found: list[str] = []
+    for part in (p for p in _PARTS.split(phrase) if p.strip()):
+        hit = one(part)
+        if not hit:  # "rock from the 90s": the words and word pairs that name something
+            words = part.split()
+            grams = [" ".join(words[i:i + n]) for n in (2, 1) for i in range(len(words) - n + 1)]
+            hit = [a for g in grams for a in lookup(g)]
+        found.extend(hit)
+    return list(dict.fromkeys(found))
+
+
+def statement_text(kind: str, verb: str, value: str) -> str:
+    """A stated preference's memory text, keeping how it was said ("Loves jazz.", "Done with metal.")."""
+    if kind == "like":
+        return f"{'Loves' if verb == 'love' else 'Likes'} {value}."
+    return _DISLIKE_TEXT.get(verb, "Doesn't like {v}.").format(v=value)
+
+
 def offline_candidates(
     record: SessionRecord,
     *,
@@ -84,64 +130,62 @@ def offline_candidates(
     attribute_names: Mapping[str, str] | None = None,
     lookup: AttributeLookup | None = None,
 ) -> list[Candidate]:
-    """Candidates from the structured feedback and from what the user said about themselves."""
+    """Candidates from what the person said about themselves and what they chose.
+
+    Three kinds of evidence, never confused:
+    - a *statement* ("I love jazz", "I'm done with metal", "I'm vegetarian") is a lasting
+      memory, one per catalog attribute it names;
+    - a *choice* (an accepted item) is remembered as the item, with its attributes as weak
+      evidence; an item named as an example ("something like Kind of Blue") likewise;
+    - the yes and no answers to this search's questions, and the attributes asked for in it,
+      are about this search's target: they give no like or dislike (only the session summary
+      mentions them).
+    """
     out: list[Candidate] = []
-    accepted, rejected = record.final("accepted"), record.final("rejected")
-    for attr in accepted:
-        explicit = record.volunteered(attr)
-        verb = "Asked for" if explicit else "Said yes to"
-        out.append(Candidate("like", f"{verb} {_value(attr, attribute_names)}.", (attr,),
-                             turns=record.turns_of(attr), explicit=explicit,
-                             confidence=0.8 if explicit else 0.6, key=attr))
-    for attr in rejected:
-        explicit = record.volunteered(attr)
-        text = f"Not into {_value(attr, attribute_names)} any more." if explicit else \
-            f"Said no to {_value(attr, attribute_names)}."
-        out.append(Candidate("dislike", text, (attr,), turns=record.turns_of(attr), explicit=explicit,
-                             confidence=0.8 if explicit else 0.6, key=attr))
+    for turn, message in record.messages():
+        for st in find_statements(message):
+            if st.kind in ("like", "dislike"):
+                attrs = place_phrase(st.phrase, lookup) if lookup is not None else []
+                if lookup is not None and not attrs:
+                    continue  # a taste we cannot place in the catalog: kept out of the prior
+                if lookup is None:  # no catalog: the phrase itself is the topic
+                    out.append(Candidate(st.kind, st.text, topic=st.topic, explicit=True, turns=(turn,),
+                                         confidence=0.9, key=st.topic, source="stated"))
+                    continue
+                for attr in attrs:
+                    text = statement_text(st.kind, st.verb, _value(attr, attribute_names))
+                    out.append(Candidate(st.kind, text, (attr,), topic=f"pref:{attr}", explicit=True, turns=(turn,),
+                                         confidence=0.9, key=f"pref:{attr}:{st.kind}", source="stated"))
+            else:
+                out.append(Candidate(st.kind, st.text, topic=st.topic, explicit=True, turns=(turn,),
+                                     confidence=0.9, key=f"{st.topic}:{st.positive}:{st.text}", source="stated"))
     item = record.accepted_item
     if item is not None:
         item_turns = tuple(e.turn for e in record.events if e.accepted_item == item)
         attrs = tuple(item_attributes(item)) if item_attributes else ()
         name = (item_names or {}).get(item, item)
         out.append(Candidate("like", f"Chose {name}.", attrs, (item,), topic=f"item:{item}", turns=item_turns,
-                             confidence=0.9, key=f"item:{item}"))
-    for seed in record.final("seeds"):  # "something like Kind of Blue": they like that album
+                             confidence=0.9, key=f"item:{item}", source="chosen"))
+    for seed in record.final("seeds"):  # "something like Kind of Blue": they know and like that album
+        if seed == item:
+            continue
         name = (item_names or {}).get(seed, seed)
         seed_turns = tuple(e.turn for e in record.events if seed in e.seeds)
-        out.append(Candidate("like", f"Likes {name}.", tuple(item_attributes(seed)) if item_attributes else (),
-                             (seed,), topic=f"item:{seed}", turns=seed_turns, explicit=True, confidence=0.8,
-                             key=f"seed:{seed}"))
-    structured = {(c.kind, a) for c in out for a in c.attribute_ids if not c.item_ids}
-    values = {(kind, _value(a, attribute_names).lower()) for kind, a in structured}
-    for turn, message in record.messages():
-        for st in find_statements(message):
-            if st.kind in ("like", "dislike"):
-                attrs = tuple(lookup(st.phrase)) if lookup else ()
-                if not attrs and lookup is not None:
-                    continue  # a taste we cannot place in the catalog: kept out of the prior
-                if (st.kind, st.phrase.lower()) in values or (attrs and all((st.kind, a) in structured
-                                                                           for a in attrs)):
-                    continue  # the NLU already turned this sentence into the same feedback
-                out.append(Candidate(st.kind, st.text, attrs, topic=st.topic, explicit=True, turns=(turn,),
-                                     confidence=0.9, key=st.topic))
-            else:
-                out.append(Candidate(st.kind, st.text, topic=st.topic, explicit=True, turns=(turn,),
-                                     confidence=0.9, key=f"{st.topic}:{st.positive}:{st.text}"))
+        out.append(Candidate("like", f"Named {name} as an example.",
+                             tuple(item_attributes(seed)) if item_attributes else (), (seed,), topic=f"item:{seed}",
+                             turns=seed_turns, confidence=0.6, key=f"seed:{seed}", source="named"))
     return out
 
 
 def summary_candidate(record: SessionRecord, *, item_names: Mapping[str, str] | None = None,
                       attribute_names: Mapping[str, str] | None = None) -> Candidate | None:
     """One session-summary memory (same id for the whole session: a later reflection replaces it)."""
-    accepted, rejected = record.final("accepted"), record.final("rejected")
-    if not (accepted or rejected or record.accepted_item):
+    accepted = record.final("accepted")
+    if not (accepted or record.accepted_item):
         return None
-    parts = []
+    parts = []  # what this search was for, not what the person likes: answers are context only
     if accepted:
-        parts.append("wanted " + ", ".join(_value(a, attribute_names) for a in accepted))
-    if rejected:
-        parts.append("not " + ", ".join(_value(a, attribute_names) for a in rejected))
+        parts.append("looked for " + ", ".join(_value(a, attribute_names) for a in accepted))
     if record.accepted_item:
         parts.append("chose " + (item_names or {}).get(record.accepted_item, record.accepted_item))
     n_rej = len(record.final("rejected_items"))
@@ -149,7 +193,7 @@ def summary_candidate(record: SessionRecord, *, item_names: Mapping[str, str] | 
         parts.append(f"passed on {n_rej} suggestions")
     return Candidate("session_summary", f"In session {record.session_id}: " + "; ".join(parts) + ".",
                      tuple(accepted), (record.accepted_item,) if record.accepted_item else (),
-                     topic=f"session:{record.session_id}", confidence=0.5, key="summary")
+                     topic=f"session:{record.session_id}", confidence=0.5, key="summary", source="summary")
 
 
 def _same_target(a: MemoryEntry, c: Candidate) -> bool:
@@ -188,8 +232,13 @@ def apply_candidates(
     new: dict[str, MemoryEntry] = {}
     for c in candidates:
         entry = c.entry(handle.user_id, session_id, now)
-        # Supersede first (idempotent), so a crash after closing the old entries but before
-        # adding the new one is finished by the rerun.
+        # A candidate applied before (this turn's statement, reflected again at the session's
+        # end) changes nothing: replaying "I love jazz" must not undo a later "done with jazz".
+        if c.kind != "session_summary" and (entry.id in existing or entry.id in merged_into):
+            result.skipped.append(entry.id)
+            continue
+        # Supersede before adding: the old entries are closed (and written) first, so a crash
+        # before the new one is written is finished by the rerun.
         for old in list(existing.values()):
             if old.id != entry.id and _contradicts(old, c):
                 closed = old.model_copy(update={"valid_to": now, "superseded_by": entry.id})

@@ -38,6 +38,7 @@ from crs.memory.reflection import (
 )
 from crs.memory.reranker import RerankerBank, gumbel_top_m
 from crs.memory.session import SessionRecord, update_record
+from crs.memory.statements import find_statements
 from crs.memory.store import MemoryHit, MemoryStore, MemoryStoreError
 from crs.memory.tokens import fit_to_budget
 
@@ -103,6 +104,8 @@ class ReflectiveMemory:
         self._guard = threading.Lock()
         self._rates = base_rates(graph) if graph is not None else None
         self._lookup = _value_index(graph) if graph is not None else None
+        self._attr_names = {a.id: a.value for a in graph.attributes} if graph is not None else {}
+        self._item_names = dict(zip(graph.item_ids, graph.item_names, strict=True)) if graph is not None else {}
 
     @classmethod
     def open(
@@ -168,6 +171,14 @@ class ReflectiveMemory:
             log.warning("memory unavailable for user %r, starting without it: %s", user_id, exc)
             return []
 
+    def chosen(self, user_id: str) -> list[str]:
+        """Items the user chose before, newest first: not offered again unless asked for."""
+        try:
+            return list(self.load_profile(user_id).items)
+        except MemoryStoreError as exc:
+            log.warning("memory unavailable for user %r, starting without it: %s", user_id, exc)
+            return []
+
     def observe(self, user_id: str, state: Mapping[str, Any]) -> None:
         """Fold one finished turn into the session; reflect at the session's end or every N turns.
 
@@ -205,7 +216,11 @@ class ReflectiveMemory:
                 self._credit(user, accepted=False, shown=record.recommended_ids)
             every = self.settings.reflect_every
             last = user.reflected_turn.get(session_id, 0)
-            if kind in _END_ACTIONS or (every and record.turns - last >= every):
+            # A statement about themselves is written in the turn it is said: a session that ends
+            # with it (one message, a closed tab, an API session never closed) keeps it.
+            said = bool(record.events) and record.events[-1].turn == record.turns and \
+                any(find_statements(record.events[-1].message or ""))
+            if said or kind in _END_ACTIONS or (every and record.turns - last >= every):
                 self._safe_reflect(user_id, session_id, record)
 
     # ---------------------------------------------------------------- sessions
@@ -259,7 +274,7 @@ class ReflectiveMemory:
     def candidates(self, record: SessionRecord) -> list[Candidate]:
         """Offline candidates, plus (when an LLM is configured) the LLM's validated ones."""
         g = self.graph
-        names = {a: a.split(":", 1)[-1] for a in g.attr_ids} if g is not None else None
+        names = self._attr_names if g is not None else None
         out = offline_candidates(
             record,
             item_attributes=self._item_attributes if g is not None else None,
@@ -305,6 +320,7 @@ class ReflectiveMemory:
             if user.profile is None:
                 entries = store.for_user(user_id).entries(valid_only=True)
                 user.profile = build_profile(user_id, entries, rates=self._rates, settings=self.settings.profile,
+                                             names=self._attr_names, item_names=self._item_names,
                                              memory_budget=self.settings.token_budget)
             return user.profile
 

@@ -27,11 +27,15 @@ class Statement:
     topic: str  # "pref:metal", "style:length", "fact:am:vegetarian"
     positive: bool  # False for a negated fact ("not vegetarian any more")
     phrase: str = ""  # for preferences: what is liked or disliked, as said
+    verb: str = ""  # for preferences: how it was said ("love", "like", "can't stand", "are done with")
 
 
-_SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+")
+# Sentences, and clauses after a comma that start again with the speaker ("I love jazz, it's my
+# favourite, I'm vegetarian").
+_SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+|,\s*(?=(?:and\s+|but\s+)?(?:i|i'm|im|it's|it\s+is|that's|my)\b)",
+                        re.I)
 _ANYMORE = r"(?:\s+(?:any\s*more|anymore|now|these days|for now|for a while))*"
-_THING = r"(?P<thing>[\w'&\-\s]{2,40}?)"
+_THING = r"(?P<thing>[\w'&\-\s,]{2,40}?)"
 _END = rf"{_ANYMORE}\s*(?:please)?[.!?,]*\s*$"
 
 _DISLIKE = [
@@ -44,6 +48,7 @@ _DISLIKE = [
     rf"\bi\s+(?:hate|can't stand|cannot stand|dislike)\s+{_THING}{_END}",
 ]
 _LIKE = [
+    rf"^\s*{_THING}\s+(?:is|are)\s+my\s+(?:all[- ]time\s+)?(?:favou?rites?|jam|thing){_END}",
     rf"\bi(?:'m| am)\s+(?:really\s+|so\s+)?(?:into|a (?:big |huge )?fan of)\s+{_THING}{_END}",
     rf"\bi\s+(?:really\s+)?(?:love|adore|enjoy|like)\s+{_THING}{_END}",
 ]
@@ -113,16 +118,31 @@ def find_statements(message: str) -> list[Statement]:
     return out
 
 
+def _verb(sentence: str, positive: bool) -> str:
+    """How the preference was said, in the second person ("you said you {verb} jazz")."""
+    low = sentence.lower()
+    if positive:
+        return "love" if re.search(r"\b(?:love|adore|favou?rites?|huge fan|big fan)\b", low) else "like"
+    if re.search(r"\b(?:hate|can't stand|cannot stand)\b", low):
+        return "can't stand"
+    if re.search(r"\b(?:done|over|finished|fed up|gone off|no more|no longer)\b", low):
+        return "are done with"
+    return "don't like"
+
+
 def _statement(sentence: str) -> Statement | None:
     thing = _match_any(_DISLIKE, sentence)
     if thing is not None:
-        return Statement("dislike", f"Not into {_key(thing)} any more.", f"pref:{_key(thing)}", False, thing)
+        return Statement("dislike", f"Not into {_key(thing)} any more.", f"pref:{_key(thing)}", False, thing,
+                         _verb(sentence, False))
     for pattern, topic, positive, text in _STYLE:
         if re.search(pattern, sentence, re.I):
             return Statement("style", text, topic, positive)
     thing = _match_any(_LIKE, sentence)
     if thing is not None:
-        return Statement("like", f"Likes {_key(thing)}.", f"pref:{_key(thing)}", True, thing)
+        verb = _verb(sentence, True)
+        text = f"{'Loves' if verb == 'love' else 'Likes'} {_key(thing)}."
+        return Statement("like", text, f"pref:{_key(thing)}", True, thing, verb)
     m = _FACT_AM.search(sentence)
     if m and not _NOT_FACTS.match(m.group("what")) and _key(m.group("what")):
         what = _key(m.group("what"))

@@ -18,8 +18,8 @@ def talk(rec: Recommender, user: str, session: str, *messages: str) -> None:
 
 def test_memory_carries_over_and_forget_me_removes_everything(tmp_path: Path) -> None:
     rec = Recommender.from_settings(Settings(state_dir=tmp_path))
-    talk(rec, "ann", "monday", "I love jazz, I'm vegetarian", "no metal please", "just recommend something")
-    talk(rec, "bob", "monday", "some rock from the 90s", "just recommend something")
+    talk(rec, "ann", "monday", "I love jazz, I'm vegetarian", "I can't stand metal", "just recommend something")
+    talk(rec, "bob", "monday", "I love rock from the 90s", "just recommend something")
     rec.end_session("ann", "monday")
     rec.end_session("bob", "monday")
 

@@ -40,8 +40,8 @@ def test_reflective_memory_is_a_memory_hook(setup: tuple[Recommender, Reflective
 
 def test_a_returning_user_starts_from_the_remembered_profile(setup: tuple[Recommender, ReflectiveMemory]) -> None:
     rec, mem = setup
-    rec.chat("ann", "s1", "some jazz please")
-    rec.chat("bob", "b1", "some rock please")
+    rec.chat("ann", "s1", "I love jazz")
+    rec.chat("bob", "b1", "I love rock")
     mem.reflect("ann", _session_key(mem, "ann"))
     mem.reflect("bob", _session_key(mem, "bob"))
     rec.chat("ann", "s2", "hello")
@@ -49,13 +49,13 @@ def test_a_returning_user_starts_from_the_remembered_profile(setup: tuple[Recomm
     assert state is not None
     prior = dict(state.prior)
     assert prior.get("genre:jazz", 0) > 0 and "genre:rock" not in prior  # bob's taste never leaks in
-    assert mem.profile("ann").confirm_prompt() == "Last time you were into jazz, still in that mood?"
+    assert mem.profile("ann").confirm_prompt() == "Last time you said you love jazz. Still in that mood?"
     assert len(state.accepted) == 0  # a prior, not an answer: nothing is filtered
 
 
 def test_forget_me_leaves_no_trace(setup: tuple[Recommender, ReflectiveMemory], tmp_path: Path) -> None:
     rec, mem = setup
-    for user, text in (("ann", "some jazz please. I'm vegetarian."), ("bob", "some rock please")):
+    for user, text in (("ann", "I love jazz. I'm vegetarian."), ("bob", "I love rock")):
         rec.chat(user, "s1", text)
         mem.reflect(user, _session_key(mem, user))
     ret = mem.retrieve("ann", "what does ann like")

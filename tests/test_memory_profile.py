@@ -1,4 +1,5 @@
-"""Recall: valid memories → profile → a soft prior; expired preferences never count."""
+"""Recall: valid memories → profile → a soft prior. Three kinds of evidence, never confused:
+statements are lasting and strongest, choices are weak until two sessions agree, answers are nothing."""
 
 from __future__ import annotations
 
@@ -12,53 +13,95 @@ from crs.memory.entry import utcnow
 from crs.reasoning.engine import Engine
 
 
-def _e(ident: str, kind: str, attrs: tuple[str, ...] = (), **kw: object) -> MemoryEntry:
-    return MemoryEntry(id=ident, user_id="ann", kind=kind, text=f"{kind} {attrs}", attribute_ids=attrs,  # type: ignore[arg-type]
-                       **kw)
+def _e(ident: str, kind: str, attrs: tuple[str, ...] = (), text: str | None = None, **kw: object) -> MemoryEntry:
+    return MemoryEntry(id=ident, user_id="ann", kind=kind, text=text or f"{kind} {attrs}",  # type: ignore[arg-type]
+                       attribute_ids=attrs, **kw)
 
 
-def test_likes_are_positive_dislikes_negative(toy_graph: KnowledgeGraph) -> None:
-    p = build_profile("ann", [_e("1", "like", ("genre:jazz",)), _e("2", "dislike", ("genre:rock",))],
-                      rates=base_rates(toy_graph))
+def _said(ident: str, kind: str, attr: str, text: str, **kw: object) -> MemoryEntry:
+    return _e(ident, kind, (attr,), text, explicit=True, source="stated", **kw)
+
+
+def _chose(ident: str, item: str, attrs: tuple[str, ...], session: str, **kw: object) -> MemoryEntry:
+    return _e(ident, "like", attrs, f"Chose {item}.", item_ids=(item,), session_id=session, source="chosen",
+              confidence=0.9, **kw)
+
+
+def test_stated_likes_and_dislikes_are_strong_and_name_their_source(toy_graph: KnowledgeGraph) -> None:
+    p = build_profile("ann", [_said("1", "like", "genre:jazz", "Loves jazz."),
+                              _said("2", "dislike", "genre:rock", "Can't stand rock.")],
+                      rates=base_rates(toy_graph), names={"genre:jazz": "jazz", "genre:rock": "rock"})
     prior = dict(p.prior)
-    assert prior["genre:jazz"] > 0 > prior["genre:rock"]
-    assert p.top_like == "genre:jazz"
-    assert p.confirm_prompt() == "Last time you were into jazz, still in that mood?"
+    assert prior["genre:jazz"] >= ProfileSettings().stated_like > 0 > prior["genre:rock"]
+    assert p.top_like == "genre:jazz" and p.dislikes == p.avoid == ("genre:rock",)
+    assert p.sources["genre:jazz"] == "you said you love jazz"
+    assert p.sources["genre:rock"] == "you said you can't stand rock"
+    assert p.confirm_prompt() == "Last time you said you love jazz. Still in that mood?"
     assert "Likes: jazz." in p.text() and "Not into: rock." in p.text()
+
+
+def test_answers_to_one_search_never_become_likes_or_dislikes(toy_graph: KnowledgeGraph) -> None:
+    # What older versions stored for a yes or a no to the bot's question: no weight, no like.
+    old = [_e("1", "like", ("genre:jazz",), "Said yes to jazz."), _e("2", "dislike", ("genre:rock",), "Said no to rock."),
+           _e("3", "like", ("decade:1950s",), "Asked for 1950s.", explicit=True)]
+    p = build_profile("ann", old, rates=base_rates(toy_graph))
+    assert p.prior == () and p.likes == () and p.dislikes == ()
+
+
+def test_one_choice_is_weak_evidence_and_two_sessions_make_a_like(toy_graph: KnowledgeGraph) -> None:
+    rates = base_rates(toy_graph)
+    one = build_profile("ann", [_chose("1", "kind-of-blue", ("genre:jazz", "decade:1950s"), "s1")], rates=rates,
+                        item_names={"kind-of-blue": "Kind of Blue"})
+    assert dict(one.prior)["genre:jazz"] > 0  # nudges the scores...
+    assert one.likes == () and one.top_like is None  # ...but is not a like to put to the person
+    assert one.items == ("kind-of-blue",) and one.dislikes == ()
+    two = build_profile("ann", [_chose("1", "kind-of-blue", ("genre:jazz", "decade:1950s"), "s1"),
+                                _chose("2", "a-love-supreme", ("genre:jazz", "decade:1960s"), "s2")],
+                        rates=rates, item_names={"kind-of-blue": "Kind of Blue", "a-love-supreme": "A Love Supreme"})
+    assert two.likes == ("genre:jazz",)  # shared by choices of two sessions; 1950s and 1960s are not
+    assert two.sources["genre:jazz"].startswith("like ") and "which you chose before" in two.sources["genre:jazz"]
+    assert "Kind of Blue" in two.sources["genre:jazz"] and "A Love Supreme" in two.sources["genre:jazz"]
+    same = build_profile("ann", [_chose("1", "kind-of-blue", ("genre:jazz",), "s1"),
+                                 _chose("2", "blue-train", ("genre:jazz",), "s1")], rates=rates)
+    assert same.likes == ()  # two choices of one session are still one session
+
+
+def test_a_statement_wins_over_choices_and_the_newest_statement_wins(toy_graph: KnowledgeGraph) -> None:
+    rates = base_rates(toy_graph)
+    later = utcnow()
+    entries = [_chose("1", "kind-of-blue", ("genre:jazz",), "s1"), _chose("2", "blue-train", ("genre:jazz",), "s2"),
+               _said("3", "like", "genre:jazz", "Loves jazz.", valid_from=later - timedelta(days=2)),
+               _said("4", "dislike", "genre:jazz", "Done with jazz.", valid_from=later)]
+    p = build_profile("ann", entries, rates=rates)
+    assert dict(p.prior)["genre:jazz"] < 0 and "genre:jazz" not in p.likes and p.avoid == ("genre:jazz",)
+    assert p.sources["genre:jazz"] == "you said you are done with jazz"
 
 
 def test_expired_memories_never_count() -> None:
     now = utcnow()
-    p = build_profile("ann", [_e("1", "like", ("genre:metal",), valid_to=now, explicit=True),
+    p = build_profile("ann", [_said("1", "like", "genre:metal", "Loves metal.", valid_to=now),
                               _e("2", "fact", valid_to=now)])
     assert p.prior == () and p.is_empty and p.top_like is None
 
 
-def test_a_stated_dislike_is_never_positive(toy_graph: KnowledgeGraph) -> None:
-    # Many accepted answers, then "I'm done with metal": the statement wins even against counts.
-    entries = [_e("a", "like", ("genre:rock",), support=9), _e("b", "dislike", ("genre:rock",), explicit=True)]
-    assert dict(build_profile("ann", entries, rates=base_rates(toy_graph)).prior)["genre:rock"] < 0
-
-
-def test_confidence_and_recency_weigh_in() -> None:
+def test_choices_decay_with_time(toy_graph: KnowledgeGraph) -> None:
     old = utcnow() - timedelta(days=720)
-    strong = build_profile("ann", [_e("1", "like", ("genre:jazz",), confidence=0.9)])
-    weak = build_profile("ann", [_e("1", "like", ("genre:jazz",), confidence=0.3)])
-    stale = build_profile("ann", [_e("1", "like", ("genre:jazz",), confidence=0.9, valid_from=old)])
-    w = [dict(p.prior).get("genre:jazz", 0.0) for p in (strong, weak, stale)]
-    assert w[0] > w[1] > 0 and w[0] > w[2]
+    rates = base_rates(toy_graph)
+    fresh = build_profile("ann", [_chose("1", "kind-of-blue", ("genre:jazz",), "s1")], rates=rates)
+    stale = build_profile("ann", [_chose("1", "kind-of-blue", ("genre:jazz",), "s1", valid_from=old)], rates=rates)
+    assert dict(fresh.prior)["genre:jazz"] > dict(stale.prior).get("genre:jazz", 0.0)
 
 
 def test_weights_are_capped_and_bounded() -> None:
     s = ProfileSettings(max_weight=2.0, max_prior=1)
-    p = build_profile("ann", [_e("1", "dislike", ("a:x",), support=50, explicit=True),
-                              _e("2", "like", ("a:y",))], settings=s)
+    p = build_profile("ann", [_said("1", "dislike", "a:x", "Can't stand x."), _said("2", "like", "a:y", "Likes y.")],
+                      settings=s)
     assert len(p.prior) == 1 and abs(p.prior[0][1]) <= 2.0
 
 
 def test_the_prior_is_soft_in_the_engine(toy_graph: KnowledgeGraph) -> None:
     """A disliked attribute lowers items, it never removes them: they can still be found."""
-    p = build_profile("ann", [_e("1", "dislike", ("genre:jazz",), explicit=True)], rates=base_rates(toy_graph))
+    p = build_profile("ann", [_said("1", "dislike", "genre:jazz", "Can't stand jazz.")], rates=base_rates(toy_graph))
     engine = Engine(toy_graph)
     state = engine.start("ann", p.prior)
     view = engine.view(state)
@@ -69,15 +112,3 @@ def test_the_prior_is_soft_in_the_engine(toy_graph: KnowledgeGraph) -> None:
     for i in jazz:
         assert view.scores[pos[i]] < plain.scores[pos[i]]
     assert np.isfinite(view.scores).all()
-
-
-def test_a_chosen_item_is_liked_and_what_it_lacks_is_no_dislike(toy_graph: KnowledgeGraph) -> None:
-    chose = _e("1", "like", ("genre:jazz", "decade:1950s"), item_ids=("kind-of-blue",), confidence=0.9)
-    p = build_profile("ann", [chose], rates=base_rates(toy_graph), settings=ProfileSettings(max_prior=1))
-    assert set(p.likes) == {"genre:jazz", "decade:1950s"}  # read from every weight, not the kept prior
-    assert dict(p.prior).get("genre:rock", 0.0) <= 0  # lacking rock weighs against it in the scores...
-    assert p.dislikes == () and p.avoid == ()  # ...but nobody said they were not into rock
-    said = build_profile("ann", [chose, _e("2", "dislike", ("genre:rock",)),
-                                 _e("3", "dislike", ("genre:metal",), explicit=True)], rates=base_rates(toy_graph))
-    assert set(said.dislikes) == {"genre:rock", "genre:metal"}
-    assert said.avoid == ("genre:metal",)  # only a statement keeps an attribute out of lists

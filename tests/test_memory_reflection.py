@@ -77,13 +77,15 @@ def test_session_becomes_like_dislike_item_fact_and_summary(mem: ReflectiveMemor
                               action="accepted"))  # the session's end reflects by itself
     entries = _valid(mem)
     kinds = sorted(e.kind for e in entries)
-    assert kinds == ["dislike", "fact", "like", "like", "session_summary"]
-    chose = next(e for e in entries if e.item_ids)
-    assert chose.item_ids == ("blue-train",) and "genre:jazz" in chose.attribute_ids
-    jazz = next(e for e in entries if e.kind == "like" and not e.item_ids)
-    assert jazz.explicit and jazz.session_id == "s1" and jazz.turns == (1,)
-    calm = next(e for e in entries if e.kind == "dislike")
-    assert not calm.explicit  # an answer to the bot's question is not a statement
+    # the statement, the choice and the summary; "some jazz" and "no" to calm were this search's
+    assert kinds == ["fact", "like", "session_summary"]
+    chose = next(e for e in entries if e.kind == "like")
+    assert chose.item_ids == ("blue-train",) and "genre:jazz" in chose.attribute_ids and chose.source == "chosen"
+    assert chose.text == "Chose Blue Train — John Coltrane."
+    fact = next(e for e in entries if e.kind == "fact")
+    assert fact.source == "stated" and fact.turns == (1,)
+    summary = next(e for e in entries if e.kind == "session_summary")
+    assert "calm" not in summary.text  # a "no" to one search's question is not remembered
 
 
 def test_an_album_named_as_an_example_is_remembered_as_a_like(mem: ReflectiveMemory) -> None:
@@ -92,9 +94,10 @@ def test_an_album_named_as_an_example_is_remembered_as_a_like(mem: ReflectiveMem
     mem.observe("ann", named)
     mem.reflect("ann", "s1")
     liked = next(e for e in _valid(mem) if e.kind == "like")
-    assert liked.item_ids == ("kind-of-blue",) and liked.explicit and liked.turns == (1,)
-    assert "genre:jazz" in liked.attribute_ids and liked.text == "Likes Kind of Blue — Miles Davis."
-    assert "genre:jazz" in mem.profile("ann").likes
+    assert liked.item_ids == ("kind-of-blue",) and liked.source == "named" and liked.turns == (1,)
+    assert "genre:jazz" in liked.attribute_ids and liked.text == "Named Kind of Blue — Miles Davis as an example."
+    assert dict(mem.prior("ann"))["genre:jazz"] > 0  # weak evidence for the scores...
+    assert "genre:jazz" not in mem.profile("ann").likes  # ...not a like to claim
 
 
 def test_restating_a_fact_fifteen_times_leaves_one_memory(mem: ReflectiveMemory) -> None:
@@ -147,14 +150,23 @@ def test_a_changed_fact_supersedes_the_old_one(mem: ReflectiveMemory) -> None:
     assert [e.text for e in _valid(mem) if e.topic == "fact:live in"] == ["Lives in paris."]
 
 
-def test_answers_accumulate_instead_of_superseding(mem: ReflectiveMemory) -> None:
-    mem.observe("ann", _state("s1", 1, accepted=["genre:rock"], message="rock"))
+def test_answers_and_requests_of_one_search_are_not_likes_or_dislikes(mem: ReflectiveMemory) -> None:
+    mem.observe("ann", _state("s1", 1, accepted=["genre:rock"], message="some rock"))
     mem.reflect("ann", "s1")
     mem.observe("ann", _state("s2", 1, question="genre:rock"))
     mem.observe("ann", _state("s2", 2, rejected=["genre:rock"]))  # "no" to the bot's question
     mem.reflect("ann", "s2")
-    kinds = sorted(e.kind for e in _valid(mem) if e.attribute_ids == ("genre:rock",) and e.kind != "session_summary")
-    assert kinds == ["dislike", "like"]  # both kept as evidence
+    assert [e for e in _valid(mem) if e.kind in ("like", "dislike")] == []
+    assert mem.prior("ann") == [] and mem.profile("ann").likes == ()
+
+
+def test_a_change_of_mind_in_the_same_session_is_not_undone_by_the_replay(mem: ReflectiveMemory) -> None:
+    mem.observe("ann", _state("s1", 1, accepted=["genre:jazz"], message="I love jazz"))
+    mem.observe("ann", _state("s1", 2, rejected=["genre:jazz"], message="actually I'm done with jazz"))
+    mem.reflect("ann", "s1")  # the session's end replays both statements
+    mem.reflect("ann", "s1")
+    assert [e.text for e in _valid(mem) if e.kind in ("like", "dislike")] == ["Done with jazz."]
+    assert mem.profile("ann").avoid == ("genre:jazz",)
 
 
 class _Crashing:
@@ -208,8 +220,10 @@ def test_reflection_rerun_after_a_crash_gives_no_duplicates(tmp_path: Path, fail
 def test_reflecting_the_same_session_twice_changes_nothing(mem: ReflectiveMemory) -> None:
     mem.observe("ann", _state("s1", 1, accepted=["genre:jazz"], message="jazz. I have kids."))
     first = mem.reflect("ann", "s1")
+    kept = sorted((e.id, e.support) for e in _valid(mem))
     second = mem.reflect("ann", "s1")
-    assert first.added and not second.added and not second.merged and not second.superseded
+    assert kept and first.skipped and not second.added and not second.merged and not second.superseded
+    assert sorted((e.id, e.support) for e in _valid(mem)) == kept
 
 
 def test_offline_candidates_map_statements_to_catalog(toy_graph: KnowledgeGraph) -> None:
@@ -260,7 +274,7 @@ def test_an_invalid_llm_reply_falls_back_to_offline(tmp_path: Path, toy_graph: K
         llm_candidates(FakeListChatModel(responses=[bad]), SessionRecord("ann", "s1"))
     mem = ReflectiveMemory(ChromaMemoryStore.persistent(tmp_path / "s"), graph=toy_graph,
                            llm=FakeListChatModel(responses=["no json here"]), settings=MemorySettings(reflect_every=0))
-    mem.observe("ann", _state("s1", 1, accepted=["genre:jazz"], message="jazz"))
+    mem.observe("ann", _state("s1", 1, accepted=["genre:jazz"], message="I love jazz"))
     mem.reflect("ann", "s1")
     assert any(e.kind == "like" for e in _valid(mem)) and "LLM reflection unusable" in caplog.text
 
@@ -271,12 +285,18 @@ def test_reflection_every_n_turns(tmp_path: Path, toy_graph: KnowledgeGraph) -> 
     mem.observe("ann", _state("s1", 1, accepted=["genre:jazz"], message="jazz"))
     assert _valid(mem) == []
     mem.observe("ann", _state("s1", 2, accepted=["genre:jazz"], rejected=["mood:calm"]))
-    assert {e.kind for e in _valid(mem)} >= {"like", "dislike"}
+    assert {e.kind for e in _valid(mem)} == {"session_summary"}
+
+
+def test_a_statement_is_written_in_the_turn_it_is_said(mem: ReflectiveMemory) -> None:
+    mem.observe("ann", _state("s1", 1, rejected=["genre:jazz"], message="I'm done with jazz now"))
+    # no reflect(), no end of session: the one-message session already counts
+    assert [e.text for e in _valid(mem)] == ["Done with jazz."] and mem.avoid("ann") == ["genre:jazz"]
 
 
 def test_start_over_closes_a_segment_and_reflects_it(mem: ReflectiveMemory) -> None:
-    mem.observe("ann", _state("s1", 1, accepted=["genre:jazz"], message="jazz"))
+    mem.observe("ann", _state("s1", 1, accepted=["genre:jazz"], message="I love jazz"))
     mem.observe("ann", _state("s1", 2, action="restart"))  # the dialogue was reset
     assert [e.session_id for e in _valid(mem) if e.kind == "like"] == ["s1"]
-    mem.observe("ann", _state("s1", 3, accepted=["genre:rock"], message="rock then", action="accepted"))
+    mem.observe("ann", _state("s1", 3, accepted=["genre:rock"], message="I love rock", action="accepted"))
     assert sorted(e.session_id for e in _valid(mem) if e.kind == "like") == ["s1", "s1#1"]
