@@ -60,9 +60,19 @@ class Profile:
     items: tuple[str, ...] = ()  # items chosen before, newest first
     entries: int = 0  # valid memories behind this profile
     names: Mapping[str, str] = field(default_factory=dict)
-    #: attribute → where the like or dislike comes from, for replies: "you said you love jazz",
-    #: "like Kind of Blue and Blue Train, which you chose before"
-    sources: Mapping[str, str] = field(default_factory=dict)
+    #: where each like and dislike comes from, so a reply can name it: a statement (attribute →
+    #: how it was said: "love", "can't stand") or choices in several sessions (attribute → the
+    #: chosen items' names, newest first)
+    said: Mapping[str, str] = field(default_factory=dict)
+    chosen: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+
+    @property
+    def sources(self) -> dict[str, str]:
+        """Each like's and dislike's source in words: "you said you love jazz", "like Kind of
+        Blue and Blue Train, which you chose before"."""
+        out = {a: f"you said you {verb} {self.name(a)}" for a, verb in self.said.items()}
+        out.update({a: f"like {' and '.join(names)}, which you chose before" for a, names in self.chosen.items()})
+        return out
 
     @property
     def is_empty(self) -> bool:
@@ -186,22 +196,14 @@ def build_profile(
     weights = {a: max(-s.max_weight, min(s.max_weight, w)) for a, w in weights.items() if abs(w) >= s.min_weight}
     ranked = sorted(weights.items(), key=lambda kv: (-abs(kv[1]), kv[0]))[: s.max_prior]
 
-    def value(a: str) -> str:
-        return names.get(a) or a.split(":", 1)[-1]
-
-    sources: dict[str, str] = {}
     stated_likes = sorted((a for a, (_, sign, _v) in stated.items() if sign > 0), key=lambda a: stated[a][0],
                           reverse=True)
-    for a in stated:
-        sources[a] = f"you said you {stated[a][2]} {value(a)}"
     established = sorted(
         (a for a, ss in sessions.items()
          if len(ss) >= s.established_sessions and a not in stated and weights.get(a, 0.0) > 0 and by_attr.get(a)),
         key=lambda a: (-weights[a], a))
-    for a in established:
-        chosen = [i for _, i in sorted(by_attr[a], reverse=True)]
-        shown = [(item_names or {}).get(i, i) for i in dict.fromkeys(chosen)][:2]
-        sources[a] = f"like {' and '.join(shown)}, which you chose before"
+    chosen_names = {a: tuple((item_names or {}).get(i, i) for i in dict.fromkeys(
+        i for _, i in sorted(by_attr[a], reverse=True)))[:2] for a in established}
     dislikes = tuple(sorted((a for a, (_, sign, _v) in stated.items() if sign < 0), key=lambda a: stated[a][0],
                             reverse=True))
     facts = _newest_texts(valid, "fact")
@@ -220,7 +222,8 @@ def build_profile(
         items=tuple(dict.fromkeys(i for _, i in items)),
         entries=len(valid),
         names=names,
-        sources=sources,
+        said={a: verb for a, (_, _s, verb) in stated.items()},
+        chosen=chosen_names,
     )
 
 

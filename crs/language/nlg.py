@@ -237,13 +237,42 @@ class TemplateNLG:
     def why(
         self, rec: Recommendation, plan: ReplyPlan | None = None, index: int = 0, voice: Voice | None = None
     ) -> str:
-        """Why this item: the attributes of its path, and the user's likes it has."""
+        """Why this item: the attributes of its path, and the user's likes it has.
+
+        A like is only claimed with its source when the profile knows it (long-term memory's
+        does): "you said you love jazz", "jazz, like Kind of Blue, which you chose before"; the
+        qualities of an album named this session are "jazz, like Kind of Blue", never "you like".
+        """
         voice = voice or Voice.of(self.persona)
         plan = plan or ReplyPlan(kind="recommend", turn=index)
         dislikes = self.dislikes(plan)
         path = [a for a in rec.path[:-1] if a in self.graph.attr_index and a not in dislikes]
         own = self._item_attrs(rec.item_id)
-        likes = [a for a in self.likes(plan) if a in own and a not in path][:2]
+        fresh = [a for a in own if a not in path and a not in dislikes]
+        clauses: list[str] = []
+        seeded = [a for a, _ in Counter(a for i in plan.seeds for a in self._item_attrs(i)).most_common() if a in fresh]
+        if seeded:
+            names = [self.graph.item_names[self.graph.item(i)] for i in plan.seeds if i != rec.item_id][:2]
+            if names:
+                clauses.append(f"has {join_and([self.value(a) for a in seeded[:2]])}, like {join_and(names)}")
+        remembered = [a for a in self._known(plan.profile.likes) if a in fresh and a not in seeded[:2]] \
+            if plan.profile is not None else []
+        sources = self._sources(plan)
+        likes: list[str] = []
+        if sources is None:  # a profile given as such: its likes are the person's likes
+            likes = remembered[:2]
+        else:
+            said, chosen = sources
+            stated = [a for a in remembered[:2] if a in said]
+            if stated and not path and not clauses:
+                clauses.append(f"has {join_and([self.value(a) for a in stated])}")
+            clauses += [f"you said you {said[a]} {self.value(a)}" for a in stated]
+            groups: dict[tuple[str, ...], list[str]] = {}
+            for a in remembered[:2]:
+                if a not in said and a in chosen:
+                    groups.setdefault(chosen[a], []).append(self.value(a))
+            clauses += [f"has {join_and(values)}, like {join_and(list(items))}, which you chose before"
+                        for items, values in groups.items()]
         attrs = ", ".join(self.value(a) for a in path)
         liked = join_nouns([self.noun(a) for a in likes])
         if path and likes:
@@ -253,11 +282,34 @@ class TemplateNLG:
         elif likes:
             text = self._fmt("why_like", index, voice, likes=liked)
         else:
-            text = self._fmt("why_none", index, voice)
+            text = "" if clauses else self._fmt("why_none", index, voice)
+        text = "; ".join(t for t in (text, *clauses) if t)
         bad = [a for a in own if a in dislikes]
         if bad:
             text += "; " + self._fmt("caveat", index, voice, attrs=join_nouns([self.noun(a) for a in bad]))
         return text
+
+    @staticmethod
+    def _sources(plan: ReplyPlan) -> tuple[dict[str, str], dict[str, tuple[str, ...]]] | None:
+        """Where remembered likes come from (statement → how it was said; choices → the items),
+        when the profile tells; None for a profile that only lists likes."""
+        said = getattr(plan.profile, "said", None)
+        chosen = getattr(plan.profile, "chosen", None)
+        if plan.profile is None or (said is None and chosen is None):
+            return None
+        return dict(said or {}), {a: tuple(v) for a, v in (chosen or {}).items()}
+
+    def said(self, plan: ReplyPlan, attrs: Sequence[str]) -> str | None:
+        """Where these remembered likes come from, in words ("you said you love jazz"), or None."""
+        sources = self._sources(plan)
+        if sources is None:
+            return None
+        said, chosen = sources
+        clauses = [f"you said you {said[a]} {self.value(a)}" for a in attrs if a in said]
+        items = list(dict.fromkeys(n for a in attrs if a in chosen and a not in said for n in chosen[a]))[:2]
+        if items:
+            clauses.append(f"you chose {join_and(items)}")
+        return join_and(clauses) if clauses else None
 
     def _item_attrs(self, item_id: str) -> list[str]:
         index = self.graph.item_index.get(item_id)
@@ -340,6 +392,10 @@ class TemplateNLG:
         dislikes = self.dislikes(plan)
         if kind == "ask" and question is not None and plan.confirm:
             value = self.noun(question.attribute)
+            said = self.said(plan, [question.attribute])
+            if said is not None:
+                return self._decorate(self._fmt("confirm_said", k, voice, said=said, value=value,
+                                                facet=question.facet), kind, voice, k)
             return self._decorate(self._fmt("confirm", k, voice, value=value, facet=question.facet), kind, voice, k)
         if kind == "ask" and question is not None:
             spec = self.vocabulary.facets.get(question.facet) if self.vocabulary else None
@@ -387,7 +443,10 @@ class TemplateNLG:
             text = self._fmt("restart", k, voice, examples=self.examples(plan))
         elif kind == "greet":
             likes = self.likes(plan)[:2]
-            if likes:
+            said = self.said(plan, likes) if likes else None
+            if said is not None:
+                text = self._fmt("greet_said", k, voice, said=said, examples=self.examples(plan))
+            elif likes and self._sources(plan) is None:
                 text = self._fmt(
                     "greet_back", k, voice, likes=join_nouns([self.noun(a) for a in likes]),
                     examples=self.examples(plan)

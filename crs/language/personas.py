@@ -58,6 +58,9 @@ ACTS: dict[str, frozenset[str]] = {
     "ask": frozenset({"question", "value", "facet", "item", "items"}),
     "ask_default": frozenset({"value", "facet", "item", "items"}),  # when the facet has no question
     "confirm": frozenset({"value", "facet", "item", "items"}),  # a remembered like, checked first
+    # the same two, when memory says where the like comes from ({said}: "you said you love jazz")
+    "greet_said": frozenset({"said", "examples", "item", "items"}),
+    "confirm_said": frozenset({"said", "value", "facet", "item", "items"}),
     "options": frozenset({"options"}),
     "recommend": frozenset({"item", "items", "n"}),
     "rec_line": frozenset({"n", "name", "why"}),
@@ -101,6 +104,8 @@ class PersonaTemplates(BaseModel):
     ask: tuple[str, ...] | None = None
     ask_default: tuple[str, ...] | None = None
     confirm: tuple[str, ...] | None = None
+    greet_said: tuple[str, ...] | None = None
+    confirm_said: tuple[str, ...] | None = None
     options: tuple[str, ...] | None = None
     recommend: tuple[str, ...] | None = None
     rec_line: tuple[str, ...] | None = None
