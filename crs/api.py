@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import sqlite3
 import threading
 from collections import defaultdict
 from collections.abc import Iterator
@@ -16,7 +17,13 @@ from langgraph.checkpoint.base import BaseCheckpointSaver
 from pydantic import TypeAdapter, ValidationError
 
 from crs.actions import AnswerQuestion, NoPendingQuestion, UserAction, to_feedback
-from crs.graphs import build_conversation_graph, delete_user_threads, sqlite_checkpointer, thread_id
+from crs.graphs import (
+    build_conversation_graph,
+    delete_user_threads,
+    scrub_checkpoints,
+    sqlite_checkpointer,
+    thread_id,
+)
 from crs.graphs.steps import MemoryHooks, TurnSteps
 from crs.kb import BUNDLED_CATALOG, KBError, KnowledgeGraph, Vocabulary, build_graph, load_catalog, load_interactions
 from crs.kb.embeddings import default_embedder
@@ -133,6 +140,7 @@ class Recommender:
                                max_message_chars=self.settings.max_message_chars, profiles=profiles)
         self.app = build_conversation_graph(self.steps, checkpointer=checkpointer)
         self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+        self._user_locks: defaultdict[str, threading.RLock] = defaultdict(threading.RLock)
         self._locks_guard = threading.Lock()
 
     @classmethod
@@ -190,7 +198,7 @@ class Recommender:
             raise InvalidInput(f"text must be a string, got {type(text).__name__}")
         config = self._config(user_id, session_id)
         update = {"user_id": user_id, "session_id": session_id, "message": text, "feedback": None}
-        with self._lock(config["configurable"]["thread_id"]):
+        with self._user_lock(user_id), self._lock(config["configurable"]["thread_id"]):
             before = self.app.get_state(config)
             try:
                 for mode, chunk in self.app.stream(update, config, stream_mode=["custom", "values"],
@@ -220,7 +228,7 @@ class Recommender:
 
     def _turn(self, user_id: str, session_id: str, update: dict[str, Any]) -> Reply:
         config = self._config(user_id, session_id)
-        with self._lock(config["configurable"]["thread_id"]):
+        with self._user_lock(user_id), self._lock(config["configurable"]["thread_id"]):
             before = self.app.get_state(config)
             try:
                 # Durability "exit": the checkpoint is written once, after the whole turn.
@@ -229,7 +237,10 @@ class Recommender:
             except BaseException:
                 self._roll_back(config, before)
                 raise
-        return Reply.model_validate(out["reply"])
+            reply = Reply.model_validate(out["reply"])
+            if reply.action == "forgotten":  # "forget everything about me", confirmed
+                self.forget(user_id)
+        return reply
 
     def _roll_back(self, config: RunnableConfig, before: Any) -> None:
         """Make the state before a failed turn current again: a turn applies whole or not at all.
@@ -264,12 +275,33 @@ class Recommender:
             with self._lock(config["configurable"]["thread_id"]):
                 reflect(user_id, session_id)
 
-    def forget(self, user_id: str) -> dict[str, int]:
-        """Forget a user entirely: memories, derived profile and every conversation checkpoint."""
+    def forget(self, user_id: str) -> dict[str, Any]:
+        """Forget a user entirely: memories, derived profile, reranker and every conversation
+        checkpoint, with no byte of them left in the state folder's files.
+
+        It waits for the user's running turns and holds their next ones until it is done, so
+        nothing is written back. When part cannot be deleted (the memory store is down), the
+        rest still is, and the report's ``not_deleted`` says what is left.
+        """
         user = _check_id("user_id", user_id)
-        forget = getattr(self.memory, "forget", None)
-        report = dict(forget(user)) if forget is not None else {}
-        report["threads"] = delete_user_threads(self.checkpointer, user)
+        report: dict[str, Any] = {}
+        left: list[str] = []
+        with self._user_lock(user):
+            forget = getattr(self.memory, "forget", None)
+            if forget is not None:
+                try:
+                    report.update(forget(user))
+                except Exception as exc:  # the store is down: the checkpoints still go
+                    logger.warning("forgetting user %r: %s", user, exc)
+                    left.append(f"long-term memories: {exc}")
+            report["threads"] = delete_user_threads(self.checkpointer, user)
+            try:
+                scrub_checkpoints(self.checkpointer)
+            except sqlite3.Error as exc:
+                left.append(f"deleted conversations may remain in the checkpoint file's free pages: {exc}")
+        left.extend(report.pop("not_deleted", []))
+        if left:
+            report["not_deleted"] = left
         return report
 
     def memories(self, user_id: str) -> list[MemoryEntry]:
@@ -299,3 +331,8 @@ class Recommender:
     def _lock(self, key: str) -> threading.Lock:
         with self._locks_guard:
             return self._locks[key]
+
+    def _user_lock(self, user_id: str) -> threading.RLock:
+        """Held by each turn of a user and by forgetting them: forget-me waits for running turns."""
+        with self._locks_guard:
+            return self._user_locks[user_id]

@@ -154,7 +154,12 @@ def forget(
     """Forget a user: their memories, derived profile and every conversation."""
     rec = _recommender(_settings(settings_file, None, None, None, state_dir))
     report = rec.forget(user)
+    left = report.pop("not_deleted", [])
     typer.echo(f"forgot {user!r}: " + ", ".join(f"{n} {what}" for what, n in sorted(report.items())))
+    if left:
+        for what in left:
+            typer.echo(f"error: not deleted: {what}", err=True)
+        raise typer.Exit(1)
 
 
 def _mount_optional() -> None:

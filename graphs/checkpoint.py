@@ -9,7 +9,7 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-__all__ = ["delete_user_threads", "sqlite_checkpointer", "thread_id", "user_thread_prefix"]
+__all__ = ["delete_user_threads", "scrub_checkpoints", "sqlite_checkpointer", "thread_id", "user_thread_prefix"]
 
 
 def user_thread_prefix(user_id: str) -> str:
@@ -32,6 +32,7 @@ def sqlite_checkpointer(path: str | Path) -> SqliteSaver:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+    conn.execute("PRAGMA secure_delete=ON")  # a deleted conversation's bytes are overwritten, not left in free pages
     saver = SqliteSaver(conn)
     saver.setup()
     return saver
@@ -50,3 +51,22 @@ def delete_user_threads(saver: BaseCheckpointSaver[Any], user_id: str) -> int:
     for t in mine:
         saver.delete_thread(t)
     return len(mine)
+
+
+def scrub_checkpoints(saver: BaseCheckpointSaver[Any]) -> None:
+    """Leave no bytes of deleted threads on disk: rebuild the file (VACUUM) and empty the WAL.
+
+    ``secure_delete`` zeroes deleted rows in the pages it rewrites, but older copies of those
+    pages can sit in the write-ahead log and in freed pages; VACUUM rewrites the database
+    without them and a TRUNCATE checkpoint cuts the WAL to zero bytes. Savers that are not
+    SQLite files are left alone (their own deletion is all there is).
+    """
+    if not isinstance(saver, SqliteSaver):
+        return
+    with saver.lock:
+        saver.conn.commit()
+        saver.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        saver.conn.execute("VACUUM")
+        busy = saver.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    if busy and busy[0]:
+        raise sqlite3.OperationalError("the checkpoint log is in use by another connection; it was not emptied")

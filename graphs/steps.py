@@ -8,6 +8,7 @@ changes, so every step can be unit-tested on a dict.
 from __future__ import annotations
 
 import operator
+import re
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Annotated, Any, Literal, Protocol, TypedDict, runtime_checkable
@@ -16,6 +17,7 @@ import numpy as np
 from langgraph.config import get_stream_writer
 
 from crs.kb.errors import UnknownIdError
+from crs.language.memory_talk import forget_me_question, forgot_text, memories_text
 from crs.language.nlg import ProfileSource, ReplyPlan, Responder, StreamingResponder
 from crs.language.nlu import MAX_CHARS, NLUContext, Understander
 from crs.language.reply import Pending, Question, RecommendedItem, Reply
@@ -23,7 +25,7 @@ from crs.memory.statements import find_statements
 from crs.reasoning.engine import Engine
 from crs.reasoning.state import Action, DialogueState, Feedback, Recommendation
 
-__all__ = ["ChoiceMemory", "MemoryHooks", "TurnState", "TurnSteps"]
+__all__ = ["ChoiceMemory", "MemoryHooks", "TurnState", "TurnSteps", "VisibleMemory"]
 
 _HISTORY_TURNS = 8  # recent turns handed to the reply writer (an LLM prompt's budget cuts further)
 
@@ -42,6 +44,7 @@ class TurnState(TypedDict, total=False):
     understood: dict[str, list[str]] | None  # attribute ids a message asked for / ruled out, to acknowledge
     transcript: Annotated[list[dict[str, Any]], operator.add]
     chosen_before: list[str]  # items this user chose in earlier sessions (from memory, at recall)
+    confirming_forget: bool  # "forget everything about me" was asked; the next "yes" confirms it
 
 
 class MemoryHooks(Protocol):
@@ -52,6 +55,20 @@ class MemoryHooks(Protocol):
     def avoid(self, user_id: str) -> Sequence[str]: ...
 
     def observe(self, user_id: str, state: TurnState) -> None: ...
+
+
+@runtime_checkable
+class VisibleMemory(Protocol):
+    """Optional part of a memory: what a person can see and erase from the conversation."""
+
+    def memories(self, user_id: str) -> Sequence[Any]: ...
+
+    def forget_said(self, user_id: str, text: str) -> Sequence[Any]: ...
+
+
+_MEMORY_KINDS = {"memories": "memories", "forget": "forget", "forget_me": "confirm_forget"}
+_NO = re.compile(r"^\W*(?:no|nope|nah|don't|do not|cancel|never ?mind|keep)\b", re.I)
+_YES = re.compile(r"^\W*(?:yes|yeah|yep|yup|sure|ok(?:ay)?|confirm(?:ed)?|do it|please do|go ahead)\b", re.I)
 
 
 @runtime_checkable
@@ -207,6 +224,13 @@ class TurnSteps:
         raw = state.get("feedback")
         feedback = Feedback.from_dict(raw) if raw else None
         kind = "error" if state.get("problem") else _conversational_kind(feedback, dialogue)
+        if feedback is not None and feedback.intent in _MEMORY_KINDS:  # about the memory, not the search
+            return {"action": {"kind": _MEMORY_KINDS[feedback.intent]}}
+        if state.get("confirming_forget"):  # anything but yes or no goes on as usual, and cancels it
+            if _YES.match(state.get("message") or ""):
+                return {"action": {"kind": "forgotten"}}
+            if _NO.match(state.get("message") or ""):
+                return {"action": {"kind": "forget", "keep": True}}
         remembered = self._remembered_like(dialogue, feedback, kind)
         if remembered is not None:
             # A returning user: confirm what memory says instead of asking from scratch.
@@ -288,10 +312,39 @@ class TurnSteps:
         action = _action_from_dict(state["action"] or {})
         return {"dialogue": self.engine.record(self._dialogue(state), action).to_dict()}
 
+    def _memory_reply(self, state: TurnState, kind: str, dialogue: DialogueState) -> tuple[Reply, dict[str, Any]]:
+        """Replies about the memory itself: what is remembered, forgetting one thing, forget-me."""
+        user = state.get("user_id") or ""
+        memory = self.memory if isinstance(self.memory, VisibleMemory) else None
+        extra: dict[str, Any] = {}
+        if kind == "confirm_forget":
+            text = forget_me_question()
+            extra["confirming_forget"] = True
+        elif kind == "forgotten":  # the front door deletes everything once this turn is over
+            text = "Done: I've forgotten everything about you. If we talk again, it's a fresh start."
+        elif memory is None:
+            text = "I don't keep memories about anyone here, so there's nothing to show or forget."
+        elif kind == "memories":
+            text = memories_text(memory.memories(user))
+        elif (state.get("action") or {}).get("keep"):
+            text = "Okay, I'll keep what I remember. What are you in the mood for?"
+        else:
+            gone = list(memory.forget_said(user, state.get("message") or ""))
+            text = forgot_text(gone)
+            dropped = {a for e in gone for a in getattr(e, "attribute_ids", ())}
+            if dropped:  # this session stops using it too
+                extra["dialogue"] = dialogue.evolve(
+                    prior=tuple((a, w) for a, w in dialogue.prior if a not in dropped),
+                    avoid=tuple(a for a in dialogue.avoid if a not in dropped)).to_dict()
+        return Reply(text=text, action=kind, turn=dialogue.turn), extra  # type: ignore[arg-type]
+
     def respond(self, state: TurnState) -> dict[str, Any]:
         """Write the reply (persona-aware NLG) and clear this turn's inputs."""
         dialogue = self._dialogue(state)
         data = dict(state.get("action") or {"kind": "error"})
+        if data["kind"] in ("memories", "forget", "confirm_forget", "forgotten"):
+            reply, extra = self._memory_reply(state, data["kind"], dialogue)
+            return {**self._said(state, reply), **extra}
         item = data.pop("item", None)
         confirm = bool(data.pop("confirm", False))
         recs: tuple[Recommendation, ...] = ()
@@ -314,6 +367,10 @@ class TurnSteps:
         reply = self._write(plan)
         if reply.action in _KEEPS_OPEN:
             reply = reply.model_copy(update={"pending": self._pending(dialogue)})
+        return self._said(state, reply)
+
+    def _said(self, state: TurnState, reply: Reply) -> dict[str, Any]:
+        """The turn's reply and transcript lines; this turn's inputs are cleared."""
         said = [{"role": "assistant", "content": reply.text, "action": reply.action}]
         heard = state.get("message")
         if heard is None and state.get("feedback") is not None:
@@ -322,6 +379,7 @@ class TurnSteps:
             "reply": reply.model_dump(),
             "transcript": ([{"role": "user", "content": heard[:self.max_message_chars]}] if heard else []) + said,
             "message": None, "feedback": None, "problem": None, "action": None, "understood": None,
+            "confirming_forget": False,
         }
 
     @staticmethod
@@ -378,6 +436,8 @@ class TurnSteps:
     def reflect(self, state: TurnState) -> dict[str, Any]:
         """Hand the finished turn to long-term memory (a no-op without memory)."""
         user = state.get("user_id")
-        if self.memory is not None and user:
+        kind = (state.get("reply") or {}).get("action")
+        # A turn about the memory itself is not about the person ("forget that I like jazz" states nothing).
+        if self.memory is not None and user and kind not in ("memories", "forget", "confirm_forget", "forgotten"):
             self.memory.observe(user, state)
         return {}

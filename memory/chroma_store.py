@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
+import shutil
+import sqlite3
 import threading
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Sequence
@@ -62,6 +65,9 @@ def _guard(what: str) -> Iterator[None]:
         raise MemoryStoreError(f"memory store: {what} failed: {type(exc).__name__}: {exc}") from exc
 
 
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
 class ChromaMemoryStore:
     """Memories in Chroma. Build with :meth:`persistent` (embedded) or :meth:`http` (a server)."""
 
@@ -81,6 +87,7 @@ class ChromaMemoryStore:
         self._handles: OrderedDict[str, _ChromaUserMemories] = OrderedDict()
         self._cache_size = cache_size
         self._lock = threading.RLock()
+        self._path: Path | None = None  # the folder of an embedded store (None for a server)
 
     # ---------------------------------------------------------------- building
     @classmethod
@@ -100,7 +107,9 @@ class ChromaMemoryStore:
                 f"memory store: cannot open the embedded Chroma store at {folder}: {type(exc).__name__}: {exc}"
             ) from exc
         kwargs.setdefault("state_dir", folder / "derived")
-        return cls(client, **kwargs)
+        store = cls(client, **kwargs)
+        store._path = folder
+        return store
 
     @classmethod
     def http(cls, host: str = "127.0.0.1", port: int = 8000, **kwargs: Any) -> ChromaMemoryStore:
@@ -145,6 +154,38 @@ class ChromaMemoryStore:
             n = handle.clear()
             self._handles.pop(user_id, None)
             return n
+
+    def scrub(self) -> list[str]:
+        """Leave no bytes of deleted memories in the embedded store's files; returns what could
+        not be scrubbed (a server's files are the server's: listed, never touched).
+
+        Chroma deletes rows, but their text stays in freed SQLite pages and in the full-text
+        index's old segments: merge the index, then rebuild the file (VACUUM).
+        """
+        if self._path is None:
+            return ["the Chroma server's files (scrub them on the server: `chroma utils vacuum`)"]
+        db = self._path / "chroma.sqlite3"
+        if not db.is_file():
+            return []
+        with self._lock, _guard("scrubbing deleted memories"):
+            conn = sqlite3.connect(db, timeout=30)
+            try:
+                conn.execute("PRAGMA secure_delete=ON")
+                try:
+                    conn.execute("INSERT INTO embedding_fulltext_search(embedding_fulltext_search) VALUES('optimize')")
+                    conn.commit()
+                except sqlite3.OperationalError:  # no full-text index in this Chroma version
+                    conn.rollback()
+                conn.execute("VACUUM")
+                live = {str(r[0]) for r in conn.execute("SELECT id FROM segments")}
+            finally:
+                conn.close()
+            # A deleted collection's vector-index folder can stay behind, holding stray bytes of
+            # the records it was built from.
+            for folder in self._path.iterdir():
+                if folder.is_dir() and _UUID.fullmatch(folder.name) and folder.name not in live:
+                    shutil.rmtree(folder, ignore_errors=True)
+        return []
 
     def heartbeat(self) -> None:
         with _guard("heartbeat"):

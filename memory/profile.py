@@ -5,7 +5,8 @@ wants has attribute ``a`` and ``b`` its base rate, the weight is ``logit(p) − 
 to the logits of every item having ``a``, that is the naive-Bayes update of the item scores
 (the terms for attributes an item lacks are the same for all items up to a constant that the
 softmax drops). ``p`` is a smoothed count of the evidence in valid memories, each weighted by
-confidence and recency, from choices; a stated preference adds a fixed, stronger term. It is a soft term only: nothing is filtered, and expired memories
+confidence and recency, from choices; a stated preference adds a fixed, stronger term. It is a
+soft term only: nothing is filtered, and expired memories
 (``valid_to`` set) never count.
 """
 

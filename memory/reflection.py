@@ -87,7 +87,8 @@ def _value(attr: str, names: Mapping[str, str] | None) -> str:
 
 _PARTS = re.compile(r"\s*(?:,|\band\b|\bor\b|&|/)\s*", re.I)
 _GENERIC = re.compile(r"\s+(?:music|songs?|albums?|records?|stuff|tunes|vibes?)$", re.I)
-_DISLIKE_TEXT = {"can't stand": "Can't stand {v}.", "are done with": "Done with {v}.", "don't like": "Doesn't like {v}."}
+_DISLIKE_TEXT = {"can't stand": "Can't stand {v}.", "are done with": "Done with {v}.",
+                 "don't like": "Doesn't like {v}."}
 
 
 def place_phrase(phrase: str, lookup: AttributeLookup) -> list[str]:

@@ -34,6 +34,7 @@ from crs.memory.reflection import (
     ReflectionResult,
     apply_candidates,
     offline_candidates,
+    place_phrase,
     summary_candidate,
 )
 from crs.memory.reranker import RerankerBank, gumbel_top_m
@@ -427,22 +428,66 @@ class ReflectiveMemory:
             self._write_profile(user_id)
         return True
 
-    # ---------------------------------------------------------------- forget-me
-    def forget(self, user_id: str) -> dict[str, int]:
-        """Delete the user's memories, derived profile and reranker state (checkpoints are the
-        conversation's: ``graphs.checkpoint.delete_user_threads``)."""
+    def forget_said(self, user_id: str, text: str) -> list[MemoryEntry]:
+        """"Forget that I like jazz": delete the user's memories of what the text states (a
+        preference on the same catalog attributes, a fact or style on the same topic, else a
+        memory whose words it repeats). Returns what was deleted (nothing when nothing matched)."""
         store = self._require_store()
+        said = re.sub(r"^.*?\b(?:forget|delete|erase)\s+(?:that\s+)?", "", text, count=1, flags=re.I)
+        statements = find_statements(said)
+        attrs = {a for st in statements if st.kind in ("like", "dislike")
+                 for a in (place_phrase(st.phrase, self._lookup) if self._lookup is not None else ())}
+        topics = {st.topic for st in statements if st.kind in ("fact", "style")}
+        words = {w for w in re.findall(r"[a-z0-9']+", said.lower()) if len(w) > 2} - _FORGET_STOP
+        user = self._user(user_id)
+        with user.lock:
+            memories = store.for_user(user_id)
+            valid = memories.entries(valid_only=True)
+            gone = [e for e in valid if e.kind != "session_summary" and (
+                (e.kind in ("like", "dislike") and not e.item_ids and set(e.attribute_ids) & attrs)
+                or (e.topic is not None and e.topic in topics))]
+            if not gone and words:
+                gone = [e for e in valid if words <= set(re.findall(r"[a-z0-9']+", e.text.lower()))]
+            if gone:
+                memories.delete([e.id for e in gone])
+                user.profile = None
+                self._write_profile(user_id)
+        return gone
+
+    # ---------------------------------------------------------------- forget-me
+    def forget(self, user_id: str) -> dict[str, Any]:
+        """Delete the user's memories, derived profile and reranker state, and scrub the store's
+        files so no byte of them is left (checkpoints are the conversation's:
+        ``graphs.checkpoint.delete_user_threads``).
+
+        What lives beside the store (reranker, profile, buffered turns) is deleted first, so a
+        store that is down still loses them; then :class:`MemoryStoreError` says what is left.
+        """
         with self._guard:
             user = self._users.pop(user_id, None)
         lock = user.lock if user is not None else threading.RLock()
         with lock:
-            deleted = store.forget_user(user_id)
             reranker = self.rerankers.forget(user_id)
             path = self._profile_path(user_id)
             profile = bool(path is not None and path.exists())
             if path is not None and path.exists():
                 path.unlink()
-        return {"memories": deleted, "reranker": int(reranker), "profile": int(profile)}
+            try:
+                store = self._require_store()
+                deleted = store.forget_user(user_id)
+                scrub = getattr(store, "scrub", None)
+                left = list(scrub()) if scrub is not None else []
+            except MemoryStoreError as exc:
+                raise MemoryStoreError(f"the memories of user {user_id!r} could not be deleted "
+                                       f"(their reranker and profile were): {exc}") from exc
+        report: dict[str, Any] = {"memories": deleted, "reranker": int(reranker), "profile": int(profile)}
+        if left:
+            report["not_deleted"] = left
+        return report
+
+
+_FORGET_STOP = frozenset({"that", "the", "you", "and", "about", "please", "like", "love", "i'm", "have", "any",
+                          "more", "anymore", "with", "not"})
 
 
 def _reward(used: bool, accepted: bool | None) -> float:

@@ -71,3 +71,26 @@ def test_settings_typo_names_file_line_and_key(tmp_path: Path) -> None:
     out = crs("chat", "--settings", str(path), env_home=tmp_path)
     assert out.returncode == 2
     assert f"{path}, line 5: unknown setting 'policy.temprature' (did you mean 'temperature'?)" in out.stderr
+
+
+def test_crs_forget_exits_non_zero_when_the_memory_store_is_down(tmp_path: Path, catalog_file: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a port nothing listens on: the Chroma server is down
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    settings = tmp_path / "crs.yaml"
+    settings.write_text(f"catalog: {catalog_file}\nembeddings: false\nmemory: false\n", "utf-8")
+    chat = crs("chat", "--settings", str(settings), "--json", "--user", "ann", "--session", "s1",
+               "--state-dir", str(tmp_path / "state"), stdin="some jazz\n", env_home=tmp_path)
+    assert chat.returncode == 0, chat.stderr
+    down = tmp_path / "down.yaml"
+    down.write_text(f"catalog: {catalog_file}\nembeddings: false\nmemory_host: 127.0.0.1\nmemory_port: {port}\n",
+                    "utf-8")
+    out = crs("forget", "--user", "ann", "--settings", str(down), "--state-dir", str(tmp_path / "state"),
+              env_home=tmp_path)
+    assert out.returncode == 1
+    assert "1 threads" in out.stdout and "not deleted" in out.stderr and str(port) in out.stderr
+    ok = crs("forget", "--user", "ann", "--settings", str(settings), "--state-dir", str(tmp_path / "state"),
+             env_home=tmp_path)
+    assert ok.returncode == 0 and "0 threads" in ok.stdout

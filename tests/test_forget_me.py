@@ -70,3 +70,88 @@ def test_a_person_can_list_and_delete_single_memories(tmp_path: Path) -> None:
     assert dict(rec.memory.prior("ann")).get("genre:jazz", 0) < before  # the profile is derived anew
     assert rec.forget_memory("ann", jazz.id) is False
     assert rec.memories("nobody") == []
+
+
+def _files_holding(folder: Path, *needles: bytes) -> list[str]:
+    """Every file under ``folder`` whose raw bytes contain one of the needles."""
+    return sorted(f"{p.relative_to(folder)}: {n!r}" for p in folder.rglob("*") if p.is_file()
+                  for n in needles if n in p.read_bytes())
+
+
+def test_forget_me_leaves_no_byte_of_the_user_in_the_state_folder(tmp_path: Path) -> None:
+    rec = Recommender.from_settings(Settings(state_dir=tmp_path, embeddings=False))
+    for session in ("s1", "s2"):
+        talk(rec, "zed-9f3k", session, "I love jazz. I'm a zorblaxian", "just recommend something")
+        talk(rec, "bob", session, "I love rock", "just recommend something")
+    listed = rec.chat("zed-9f3k", "s2", "just recommend something").recommendations
+    rec.act("zed-9f3k", "s2", {"type": "accept_item", "item_id": listed[0].id})  # a choice, and reranker credit
+    rec.end_session("zed-9f3k", "s1")
+    needles = (b"zorblax", b"zed-9f3k")
+    assert _files_holding(tmp_path, *needles)  # the test can see the user before
+
+    report = rec.forget("zed-9f3k")
+    assert report["threads"] == 2 and report["memories"] > 0 and "not_deleted" not in report
+    assert _files_holding(tmp_path, *needles) == []
+    # the others' memories and conversations still work, in this process and a new one
+    assert rec.memory.prior("bob") and rec.state("bob", "s1") is not None
+    rec.chat("bob", "s3", "I'm done with rock")
+    again = Recommender.from_settings(Settings(state_dir=tmp_path, embeddings=False))
+    assert again.memory.avoid("bob") == ["genre:rock"] and again.memories("zed-9f3k") == []
+
+
+def test_forget_me_waits_for_a_running_turn_and_nothing_is_written_back(tmp_path: Path) -> None:
+    import threading
+
+    rec = Recommender.from_settings(Settings(state_dir=tmp_path, embeddings=False))
+    talk(rec, "ann", "s1", "I love jazz")
+    entered, release = threading.Event(), threading.Event()
+    observe = rec.memory.observe
+
+    def slow_observe(user: str, state: object) -> None:  # a turn still running when forget is called
+        entered.set()
+        release.wait(5)
+        observe(user, state)
+
+    rec.memory.observe = slow_observe  # type: ignore[method-assign]
+    turn = threading.Thread(target=rec.chat, args=("ann", "s1", "I'm a zorblaxian"))
+    turn.start()
+    assert entered.wait(5)
+    reports: list[dict[str, object]] = []
+    forgetting = threading.Thread(target=lambda: reports.append(rec.forget("ann")))
+    forgetting.start()
+    forgetting.join(0.3)
+    assert forgetting.is_alive()  # it waits for the turn
+    release.set()
+    turn.join(10)
+    forgetting.join(10)
+    assert reports and reports[0]["threads"] == 1
+    assert rec.state("ann", "s1") is None and rec.memories("ann") == []
+    assert _files_holding(tmp_path, b"zorblax", b'"ann"') == []
+
+
+class _DownStore:
+    """A memory whose store is unreachable (what a stopped Chroma server looks like to forget)."""
+
+    def prior(self, user_id: str) -> list[tuple[str, float]]:
+        return []
+
+    def avoid(self, user_id: str) -> list[str]:
+        return []
+
+    def observe(self, user_id: str, state: object) -> None:
+        pass
+
+    def forget(self, user_id: str) -> dict[str, int]:
+        from crs.memory import StoreUnavailable
+
+        raise StoreUnavailable("memory store: cannot reach the Chroma server at 127.0.0.1:9")
+
+
+def test_with_the_memory_store_down_checkpoints_are_still_deleted_and_the_report_says_what_is_left(
+        tmp_path: Path, toy_graph) -> None:
+    rec = Recommender(toy_graph, memory=_DownStore(), settings=Settings(state_dir=tmp_path))
+    talk(rec, "ann", "s1", "I'm a zorblaxian, some jazz please")
+    report = rec.forget("ann")
+    assert report["threads"] == 1 and rec.state("ann", "s1") is None
+    assert len(report["not_deleted"]) == 1 and "127.0.0.1:9" in report["not_deleted"][0]
+    assert _files_holding(tmp_path, b"zorblax") == []

@@ -42,7 +42,8 @@ def test_stated_likes_and_dislikes_are_strong_and_name_their_source(toy_graph: K
 
 def test_answers_to_one_search_never_become_likes_or_dislikes(toy_graph: KnowledgeGraph) -> None:
     # What older versions stored for a yes or a no to the bot's question: no weight, no like.
-    old = [_e("1", "like", ("genre:jazz",), "Said yes to jazz."), _e("2", "dislike", ("genre:rock",), "Said no to rock."),
+    old = [_e("1", "like", ("genre:jazz",), "Said yes to jazz."),
+           _e("2", "dislike", ("genre:rock",), "Said no to rock."),
            _e("3", "like", ("decade:1950s",), "Asked for 1950s.", explicit=True)]
     p = build_profile("ann", old, rates=base_rates(toy_graph))
     assert p.prior == () and p.likes == () and p.dislikes == ()

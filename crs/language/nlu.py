@@ -35,6 +35,7 @@ Conventions worth knowing:
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -64,7 +65,7 @@ from crs.language.lexicon import (
 )
 from crs.reasoning.state import Feedback, Intent
 
-__all__ = ["MAX_CHARS", "NLUContext", "OfflineNLU", "Understander"]
+__all__ = ["MAX_CHARS", "NLUContext", "OfflineNLU", "Understander", "memory_intent"]
 
 #: The default longest message read: nobody types a preference longer than that, and it bounds
 #: the time one message can cost. ``Settings.max_message_chars`` changes it.
@@ -172,6 +173,9 @@ class OfflineNLU:
         self._margin = embedding_margin
 
     def understand(self, text: str, context: NLUContext) -> Feedback:
+        asked = memory_intent(text) if isinstance(text, str) else None
+        if asked is not None:
+            return Feedback(intent=asked)
         raw = tokenize(text[: self._max_chars]) if isinstance(text, str) else []
         shown = context.recommended
         names = self._name_forms(shown)
@@ -504,6 +508,37 @@ def _asks_about(reading: _Reading, answer: str | None) -> bool:
     choosing = answer == "yes" or any(e.kind == "pos" for e in reading.events()) or any(
         t in _CHOOSING for t in words)
     return asking and not choosing
+
+
+# a request at the start of a sentence ("okay, could you please forget ..."), not "I forget the name"
+_ASK = (r"(?:^|[.!?,;]\s*)(?:(?:ok(?:ay)?|hey|so|now|and|please)\W+)*(?:(?:can|could|would|will)\s+you\s+)?"
+        r"(?:please\s+)?")
+_MEMORY_INTENTS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
+    ("forget_me", re.compile(
+        _ASK + r"(?:forget|delete|erase|wipe)\s+"
+        r"(?:me\b|(?:everything|all)\b(?:\s+(?:about|of|on)\s+me|\s+you\s+know)?"
+        r"|(?:all\s+)?my\s+(?:data|memories|profile)\b)", re.I)),
+    ("forget", re.compile(_ASK + r"(?:forget|delete|erase)\s+(?:that\s+|the\s+(?:bit|part)\s+(?:that|where)\s+)?"
+                          r"(?:i\b|i'm\b|im\b)", re.I)),
+    ("memories", re.compile(
+        r"\bwhat\s+(?:do|did)\s+you\s+(?:remember|know|recall)\s+(?:about\s+me|of\s+me)\b"
+        r"|\bwhat\s+have\s+you\s+(?:remembered|stored|saved)\b|\b(?:show|list)\s+(?:me\s+)?(?:my|your)\s+memor"
+        r"|\bwhat\s+do\s+you\s+have\s+(?:on|about)\s+me\b", re.I)),
+)
+
+
+def memory_intent(text: str) -> Intent | None:
+    """A request about what the bot remembers, read before anything else in the message.
+
+    >>> memory_intent("What do you remember about me?"), memory_intent("forget that I like jazz")
+    ('memories', 'forget')
+    >>> memory_intent("please forget everything about me"), memory_intent("I forget the name")
+    ('forget_me', None)
+    """
+    for intent, pattern in _MEMORY_INTENTS:
+        if pattern.search(text):
+            return intent
+    return None
 
 
 def _feedback(attrs: dict[str, bool], items: dict[str, bool], intents: list[str], flags: set[str],

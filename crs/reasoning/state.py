@@ -26,9 +26,13 @@ Intent = Literal[
     "greet",
     "thanks",
     "unknown",  # nothing could be placed: ask the user to rephrase
+    "memories",  # "what do you remember about me?"
+    "forget",  # "forget that I like jazz"
+    "forget_me",  # "forget everything about me" (asks for confirmation first)
 ]
 ActionKind = Literal[
-    "ask", "recommend", "clarify", "explain", "accepted", "restart", "greet", "thanks", "error"
+    "ask", "recommend", "clarify", "explain", "accepted", "restart", "greet", "thanks", "error",
+    "memories", "forget", "confirm_forget", "forgotten",
 ]
 
 
