@@ -25,7 +25,7 @@ from crs.memory.statements import find_statements
 from crs.reasoning.engine import Engine
 from crs.reasoning.state import Action, DialogueState, Feedback, Recommendation
 
-__all__ = ["ChoiceMemory", "MemoryHooks", "TurnState", "TurnSteps", "VisibleMemory"]
+__all__ = ["ChoiceMemory", "MemoryHooks", "RecallingMemory", "TurnState", "TurnSteps", "VisibleMemory"]
 
 _HISTORY_TURNS = 8  # recent turns handed to the reply writer (an LLM prompt's budget cuts further)
 
@@ -69,6 +69,13 @@ class VisibleMemory(Protocol):
 _MEMORY_KINDS = {"memories": "memories", "forget": "forget", "forget_me": "confirm_forget"}
 _NO = re.compile(r"^\W*(?:no|nope|nah|don't|do not|cancel|never ?mind|keep)\b", re.I)
 _YES = re.compile(r"^\W*(?:yes|yeah|yep|yup|sure|ok(?:ay)?|confirm(?:ed)?|do it|please do|go ahead)\b", re.I)
+
+
+@runtime_checkable
+class RecallingMemory(Protocol):
+    """Optional part of a memory: a session's prior retrieved for its opening message (RMM)."""
+
+    def recall(self, user_id: str, query: str | None = None) -> Sequence[tuple[str, float]]: ...
 
 
 @runtime_checkable
@@ -171,7 +178,11 @@ class TurnSteps:
         if self.memory is None or not user:
             return {"dialogue": self.engine.start(user).to_dict()}
         chosen = list(self.memory.chosen(user)) if isinstance(self.memory, ChoiceMemory) else []
-        return {"dialogue": self.engine.start(user, self.memory.prior(user), self.memory.avoid(user)).to_dict(),
+        if isinstance(self.memory, RecallingMemory):  # retrieved for what this session opens with
+            prior = self.memory.recall(user, state.get("message"))
+        else:
+            prior = self.memory.prior(user)
+        return {"dialogue": self.engine.start(user, prior, self.memory.avoid(user)).to_dict(),
                 "chosen_before": [i for i in chosen if i in self.engine.graph.item_index]}
 
     def understand(self, state: TurnState) -> dict[str, Any]:

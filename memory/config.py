@@ -47,7 +47,8 @@ class RerankerSettings(BaseModel):
 
     rank: int = Field(8, ge=1, le=512, description="rank of each residual adapter")
     top_k: int = Field(20, ge=1, description="K: memories retrieved by similarity")
-    sample_m: int = Field(5, ge=1, description="M: memories kept of the K (sampled)")
+    sample_m: int = Field(5, ge=1, description="M: memories kept of the K (sampled) for a reply's prompt")
+    prior_m: int = Field(8, ge=1, description="preference memories kept of the K for a session's prior")
     temperature: float = Field(0.1, gt=0, description="softmax temperature of the sampling")
     learning_rate: float = Field(0.05, gt=0)
     baseline_decay: float = Field(0.9, ge=0, lt=1, description="running-mean reward baseline")

@@ -15,7 +15,7 @@ import logging
 import threading
 from collections import OrderedDict, defaultdict
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,7 @@ from crs.kb.graph import KnowledgeGraph
 from crs.kb.text import phrase
 from crs.memory.chroma_store import ChromaMemoryStore
 from crs.memory.config import MemorySettings
-from crs.memory.entry import MemoryEntry
+from crs.memory.entry import MemoryEntry, MemoryKind
 from crs.memory.llm import ReflectionError, llm_candidates
 from crs.memory.profile import Profile, base_rates, build_profile
 from crs.memory.reflection import (
@@ -154,6 +154,36 @@ class ReflectiveMemory:
         return self.store
 
     # ------------------------------------------------------------ hooks (crs)
+    def recall(self, user_id: str, query: str | None = None) -> list[tuple[str, float]]:
+        """A new session's prior, from the preference memories retrieved for its opening message
+        through the RMM reranker (the session's profile, its welcome-back question and its
+        replies then use the same memories). Stated dislikes always count: they keep things out
+        of lists, which no ranking may drop. No memory (an empty prior) if the store fails."""
+        try:
+            user = self._user(user_id)
+            with user.lock:
+                user.profile = None
+                entries = self._require_store().for_user(user_id).entries(valid_only=True)
+                prefs = [e for e in entries if e.kind in ("like", "dislike")]
+                rs = self.settings.reranker
+                if self.settings.use_reranker and len(prefs) > rs.prior_m:
+                    ret = self.retrieve(user_id, query or "What does this person like?", k=rs.top_k, m=rs.prior_m,
+                                        kinds=("like", "dislike"))
+                    kept = {e.id for e in ret.entries}
+                    entries = [e for e in entries if e.kind not in ("like", "dislike") or e.id in kept
+                               or (e.kind == "dislike" and e.evidence_source == "stated")]
+                profile = build_profile(user_id, entries, rates=self._rates, settings=self.settings.profile,
+                                        names=self._attr_names, item_names=self._item_names,
+                                        memory_budget=self.settings.token_budget)
+                if self.settings.token_budget and profile.entries:  # what a reply's prompt may cite
+                    profile = replace(profile, memories=tuple(self.context(user_id, query or "What does this "
+                                                                            "person like?")))
+                user.profile = profile
+                return list(profile.prior)
+        except MemoryStoreError as exc:
+            log.warning("memory unavailable for user %r, starting without it: %s", user_id, exc)
+            return []
+
     def prior(self, user_id: str) -> list[tuple[str, float]]:
         """The soft prior for a new session; no memory (an empty prior) if the store fails."""
         try:
@@ -175,7 +205,10 @@ class ReflectiveMemory:
     def chosen(self, user_id: str) -> list[str]:
         """Items the user chose before, newest first: not offered again unless asked for."""
         try:
-            return list(self.load_profile(user_id).items)
+            entries = self._require_store().for_user(user_id).entries(valid_only=True)
+            chosen = sorted(((e.valid_from, i) for e in entries if e.evidence_source == "chosen" for i in e.item_ids),
+                            reverse=True)
+            return list(dict.fromkeys(i for _, i in chosen))
         except MemoryStoreError as exc:
             log.warning("memory unavailable for user %r, starting without it: %s", user_id, exc)
             return []
@@ -344,13 +377,14 @@ class ReflectiveMemory:
         return self._profiles_dir / (hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:40] + ".json")
 
     # --------------------------------------------------------------- retrieval
-    def retrieve(self, user_id: str, query: str, *, k: int | None = None, m: int | None = None) -> Retrieval:
+    def retrieve(self, user_id: str, query: str, *, k: int | None = None, m: int | None = None,
+                 kinds: Sequence[MemoryKind] | None = None) -> Retrieval:
         """Top-K by similarity, reranked (RMM), M kept by seeded sampling. Remembered for credit."""
         store = self._require_store()
         rs = self.settings.reranker
         k = k or rs.top_k
         m = m or rs.sample_m
-        qv, hits = store.for_user(user_id).search(query, k, valid_only=True)
+        qv, hits = store.for_user(user_id).search(query, k, valid_only=True, kinds=kinds)
         chosen: list[int] = []
         if hits:
             if self.settings.use_reranker:

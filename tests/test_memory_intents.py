@@ -50,3 +50,29 @@ def test_the_python_api_lists_deletes_one_and_forgets_all(tmp_path: Path) -> Non
     left = len(rec.memories("ann"))
     report = rec.forget("ann")
     assert report["memories"] == left and report["threads"] == 1 and "not_deleted" not in report
+
+
+def test_the_live_conversation_retrieves_through_the_reranker_which_learns_and_is_forgotten(tmp_path: Path) -> None:
+    import numpy as np
+
+    rec = Recommender.from_settings(Settings(state_dir=tmp_path, embeddings=False))
+    rec.chat("ann", "s1", "I love jazz. I'm vegetarian")
+    path = rec.memory.rerankers.path("ann")
+    assert path is not None and not path.exists()  # nothing learned before an outcome
+
+    def session(name: str) -> None:
+        listed = rec.chat("ann", name, "something calm")
+        if listed.action != "recommend":
+            listed = rec.act("ann", name, {"type": "recommend_now"})
+        rec.act("ann", name, {"type": "accept_item", "item_id": listed.recommendations[0].id})
+
+    session("s2")  # recall retrieved the memories; the accepted item credits those it used
+    assert path.is_file()
+    with np.load(path) as data:
+        before = int(data["meta"][1])  # updates so far
+    session("s3")
+    with np.load(path) as data:
+        assert int(data["meta"][1]) > before >= 1  # it went on learning from each outcome
+    assert not rec.memory.rerankers.path("bob").exists()
+    rec.forget("ann")
+    assert not path.exists()
