@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from crs import Recommender, Settings
+from crs.evals.claims import unbacked_claims
 from crs.language.reply import Reply
 from crs.memory.statements import find_statements
 
@@ -24,29 +25,9 @@ class Person:
     replies: list[Reply] = field(default_factory=list)
 
 
-_SAID = re.compile(r"you said you (love|like|can't stand|are done with|don't like|'re done with) "
-                   r"([\w' &\-]+?)(?=[;,.)?!]| and you|$)", re.I)
-_CHOSE_BEFORE = re.compile(r"like (.+?), which you chose before")
-_YOU_CHOSE = re.compile(r"you chose (?!before)(.+?)(?: \(\w+ \d+\))?(?=[.;?!]|$)")
-_BARE_LIKE = re.compile(r"(?<!said )\byou (?:like|love|liked|loved|were into|are into)\b", re.I)
-
-
 def _claims_hold(person: Person, reply: Reply, chosen_before: list[str]) -> list[str]:
     """The claims in one reply that are not backed by what the person said or chose before it."""
-    texts = [reply.text, *(r.why for r in reply.recommendations)]
-    wrong = []
-    for text in texts:
-        for verb, value in _SAID.findall(text):
-            polarity = "like" if verb.lower() in ("love", "like") else "dislike"
-            if person.said.get(value.strip().lower()) != polarity:
-                wrong.append(f"{text!r}: never said {verb} {value}")
-        for names in _CHOSE_BEFORE.findall(text) + _YOU_CHOSE.findall(text):
-            for name in re.split(r" and ", names):
-                if name.strip() not in chosen_before:
-                    wrong.append(f"{text!r}: never chose {name}")
-        if _BARE_LIKE.search(text):
-            wrong.append(f"{text!r}: claims a like without its source")
-    return wrong
+    return unbacked_claims([reply.text, *(r.why for r in reply.recommendations)], person.said, chosen_before)
 
 
 class Conversation:
