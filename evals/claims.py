@@ -20,11 +20,17 @@ _ONLY_JOINERS = re.compile(r"(?:\s|,|\band\b)*")
 _BARE_LIKE = re.compile(r"(?<!said )\byou (?:like|love|liked|loved|were into|are into)\b", re.I)
 
 
+def _norm(value: str) -> str:
+    """"Not-Emo" and "not emo" are the same thing said."""
+    return re.sub(r"[\s_\-]+", " ", value.strip().lower())
+
+
 def unbacked_claims(texts: Iterable[str], said: Mapping[str, str], chosen: Iterable[str]) -> list[str]:
     """The claims in ``texts`` that nothing backs.
 
     ``said`` maps a value the person stated to its current polarity ("like" or "dislike");
-    ``chosen`` holds the names of the items they chose before.
+    ``chosen`` holds the names of the items they chose before. Item names are not claims: leave
+    them out of ``texts`` (a band called "You Love Her" says nothing about the person).
 
     >>> unbacked_claims(["matches rock; you said you love jazz"], {"jazz": "like"}, [])
     []
@@ -37,11 +43,12 @@ def unbacked_claims(texts: Iterable[str], said: Mapping[str, str], chosen: Itera
     ["'jazz, like Blue Train and Giant Steps, which you chose before': never chose Blue Train and Giant Steps"]
     """
     names = set(chosen)
+    stated = {_norm(v): p for v, p in said.items()}
     wrong = []
     for text in texts:
         for verb, value in _SAID.findall(text):
             polarity = "like" if verb.lower() in ("love", "like") else "dislike"
-            if said.get(value.strip().lower()) != polarity:
+            if stated.get(_norm(value)) != polarity:
                 wrong.append(f"{text!r}: never said {verb} {value}")
         for items in _CHOSE_BEFORE.findall(text) + _YOU_CHOSE.findall(text):
             rest = items

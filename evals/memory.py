@@ -64,11 +64,9 @@ MAX_TURNS = 15
 TOP_K = 10
 RULE = "strict"
 
-#: Profile settings per benchmark, tuned on its *valid* split (150 users, 5 sessions, no drift,
-#: ``tune_profile_settings``; AT ratio memory-on/off). LastFM's 33 coarse tags want weak likes
-#: and strong dislikes (0.5/4: 0.781; 1/1: 0.80; 0.5/1: 0.80); LastFM*'s 8,438 fine tags make a
-#: remembered "yes" far more telling and a strong dislike over-prunes (1/1: 0.677; 2/2: 0.682;
-#: 0.5/0.5: 0.699; 0.5/4: 0.845; keeping 256 weights instead of 64: 0.666, now the default).
+#: Profile settings per benchmark for the SCPR protocol. They were tuned on each valid split when
+#: answers to a search's questions were still remembered (LastFM* liked like/dislike 1/1); since
+#: only statements and choices are, LastFM uses the defaults (chosen with the person protocol).
 #: Other catalogs: tune on their own valid split.
 TUNED_PROFILES: dict[str, ProfileSettings] = {
     "lastfm": ProfileSettings(),

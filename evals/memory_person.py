@@ -110,7 +110,10 @@ def _episode(rec: Any, user: str, session: str, target: str, opening: str, perso
         reply = rec.act(user, session, {"type": "attributes", "accept": [opening]})
     success = None
     for turn in range(1, MAX_TURNS + 1):
-        texts += [reply.text, *(r.why for r in reply.recommendations)]
+        said = reply.text
+        for r in reply.recommendations:  # an item's name is no claim about the person
+            said = said.replace(r.name, "")
+        texts += [said, *(r.why for r in reply.recommendations)]
         shown += [r.id for r in reply.recommendations]
         if reply.action not in ("ask", "recommend"):
             reply = rec.act(user, session, {"type": "recommend_now"})

@@ -13,21 +13,20 @@ __all__ = ["MemorySettings", "ProfileSettings", "RerankerSettings"]
 class ProfileSettings(BaseModel):
     """How evidence becomes prior weights. The best values depend on the catalog's vocabulary.
 
-    The defaults were tuned on the LastFM *valid* split (33 coarse tags; 150 users, 5 sessions,
-    ``evals.memory.tune_profile_settings`` with an in-memory store): AT ratio memory-on/off
-    0.781 at the defaults; on LastFM the positive weights barely matter (like_scale 0: 0.786)
-    and negative evidence does the work, since under the strict "no" rule the engine does not
-    prune rejected attributes and a remembered dislike is the only soft pruning it gets. With
-    a fine-grained vocabulary a remembered "yes" says much more and strong dislikes over-prune:
-    LastFM* (8,438 tags) is best at like_scale = dislike_scale = 1 (0.677 against 0.845 at the
-    defaults; see ``evals.memory.TUNED_PROFILES``). Tune on your own catalog's valid split.
+    Stated preferences add ``stated_like`` / ``-stated_dislike``. Choices are weak evidence:
+    the attributes of chosen items push up by ``like_scale`` × log-odds, and (with
+    ``implicit_negatives``) the attributes they lack push down by ``dislike_scale`` × log-odds.
+    The defaults were chosen with the person protocol (``crs eval memory --protocol person``,
+    LastFM, ``best``, 20 users, 4 sessions, seed 11; warm/cold AT): dislike_scale 0.5 gave 0.754,
+    4.0 (the old default, tuned when answers were remembered) 0.875, no implicit negatives 0.941.
+    Tune on your own catalog.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     smoothing: float = Field(0.1, gt=0, description="pseudo-count pulling p towards the base rate")
     like_scale: float = Field(0.5, ge=0, description="multiplier of positive weights (logits)")
-    dislike_scale: float = Field(4.0, ge=0, description="multiplier of negative weights (logits)")
+    dislike_scale: float = Field(0.5, ge=0, description="multiplier of negative weights (logits)")
     explicit_boost: float = Field(3.0, ge=1, description="unused; kept so older settings files still load")
     stated_like: float = Field(3.0, ge=0, description="prior weight of a stated like (added to choices' weight)")
     stated_dislike: float = Field(6.0, ge=0, description="prior weight against a stated dislike")
