@@ -143,10 +143,15 @@ def offline_candidates(
       mentions them).
     """
     out: list[Candidate] = []
+    events = {e.turn: e for e in record.events}
     for turn, message in record.messages():
         for st in find_statements(message):
             if st.kind in ("like", "dislike"):
                 attrs = place_phrase(st.phrase, lookup) if lookup is not None else []
+                event = events.get(turn)
+                if not attrs and event is not None:  # a name the lookup misses: what the same message was read as
+                    said = event.accepted if st.kind == "like" else event.rejected
+                    attrs = [a for a in said if a in event.volunteered]
                 if lookup is not None and not attrs:
                     continue  # a taste we cannot place in the catalog: kept out of the prior
                 if lookup is None:  # no catalog: the phrase itself is the topic

@@ -35,7 +35,7 @@ class Statement:
 _SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+|,\s*(?=(?:and\s+|but\s+)?(?:i|i'm|im|it's|it\s+is|that's|my)\b)",
                         re.I)
 _ANYMORE = r"(?:\s+(?:any\s*more|anymore|now|these days|for now|for a while))*"
-_THING = r"(?P<thing>[\w'&\-\s,]{2,40}?)"
+_THING = r"(?P<thing>[\w'&\-\s,/+.:]{2,40}?)"
 _END = rf"{_ANYMORE}\s*(?:please)?[.!?,]*\s*$"
 
 _DISLIKE = [
