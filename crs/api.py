@@ -281,7 +281,9 @@ class Recommender:
 
         It waits for the user's running turns and holds their next ones until it is done, so
         nothing is written back. When part cannot be deleted (the memory store is down), the
-        rest still is, and the report's ``not_deleted`` says what is left.
+        rest still is, and the report's ``not_deleted`` says what is left. With a Chroma server the
+        memories are deleted through its API; ``not_scrubbed`` names the server's files, which
+        only the server can scrub.
         """
         user = _check_id("user_id", user_id)
         report: dict[str, Any] = {}
@@ -299,7 +301,6 @@ class Recommender:
                 scrub_checkpoints(self.checkpointer)
             except sqlite3.Error as exc:
                 left.append(f"deleted conversations may remain in the checkpoint file's free pages: {exc}")
-        left.extend(report.pop("not_deleted", []))
         if left:
             report["not_deleted"] = left
         return report

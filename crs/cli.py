@@ -155,6 +155,8 @@ def forget(
     rec = _recommender(_settings(settings_file, None, None, None, state_dir))
     report = rec.forget(user)
     left = report.pop("not_deleted", [])
+    for what in report.pop("not_scrubbed", []):
+        typer.echo(f"note: not scrubbed here: {what}", err=True)
     typer.echo(f"forgot {user!r}: " + ", ".join(f"{n} {what}" for what, n in sorted(report.items())))
     if left:
         for what in left:

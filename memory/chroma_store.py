@@ -156,8 +156,9 @@ class ChromaMemoryStore:
             return n
 
     def scrub(self) -> list[str]:
-        """Leave no bytes of deleted memories in the embedded store's files; returns what could
-        not be scrubbed (a server's files are the server's: listed, never touched).
+        """Leave no bytes of deleted memories in the embedded store's files; returns what was not
+        scrubbed (a server's files are the server's: named, never touched; the memories themselves
+        are deleted through its API all the same).
 
         Chroma deletes rows, but their text stays in freed SQLite pages and in the full-text
         index's old segments: merge the index, then rebuild the file (VACUUM).

@@ -299,3 +299,26 @@ def test_a_server_going_down_degrades_and_loses_nothing(tmp_path: Path, caplog: 
         assert {e.id for e in again.for_user("ann").entries()} == before  # nothing was lost
     finally:
         server.stop()
+
+
+def test_forget_me_with_a_server_deletes_through_it_and_with_it_down_still_deletes_checkpoints(
+        tmp_path: Path, toy_graph) -> None:
+    from crs import Recommender, Settings
+
+    server = ChromaServer(tmp_path / "data").start()
+    try:
+        mem = ReflectiveMemory(ChromaMemoryStore.http("127.0.0.1", server.port, state_dir=tmp_path / "derived"),
+                               graph=toy_graph)
+        rec = Recommender(toy_graph, memory=mem, settings=Settings(state_dir=tmp_path / "state"))
+        rec.chat("ann", "s1", "I love jazz")
+        rec.chat("bob", "s1", "I love rock")
+        report = rec.forget("ann")
+        assert report["memories"] >= 1 and report["threads"] == 1 and "not_deleted" not in report
+        assert report["not_scrubbed"] and rec.memories("ann") == []  # deleted on the server, its files are its own
+        rec.chat("bob", "s2", "hello")
+        server.stop()  # now the store is down
+        report = rec.forget("bob")
+        assert report["threads"] == 2 and rec.state("bob", "s1") is None
+        assert len(report["not_deleted"]) == 1 and "long-term memories" in report["not_deleted"][0]
+    finally:
+        server.stop()
