@@ -161,11 +161,11 @@ def _world(data_dir: str, dataset: str, strategy: str | None) -> tuple[Any, Any]
 def run_person_eval(
     dataset: str = "lastfm", data_dir: str | Path = "../shared/data", users: int = 100, sessions: int = 4,
     seed: int = 0, *, drift_share: float = 0.3, strategy: str | None = "best", use_reranker: bool = True,
-    profile: Any | None = None, workdir: str | Path | None = None,
+    profile: Any | None = None, workdir: str | Path | None = None, prior_m: int | None = None,
 ) -> dict[str, Any]:
     """Run the person protocol (see the module doc) and return the JSON-ready result."""
     from crs import Recommender, Settings
-    from crs.memory import MemorySettings, ProfileSettings, ReflectiveMemory
+    from crs.memory import MemorySettings, ProfileSettings, ReflectiveMemory, RerankerSettings
     from crs.reasoning.policy import PolicySettings
 
     g, scorer = _world(str(data_dir), dataset, strategy)
@@ -174,7 +174,9 @@ def run_person_eval(
     try:
         settings = Settings(state_dir=base, embeddings=False, strategy=strategy,
                             policy=PolicySettings(top_k=TOP_K, no_rule=RULE),
-                            memory_settings=MemorySettings(use_reranker=use_reranker, seed=seed, profile=profile))
+                            memory_settings=MemorySettings(
+                                use_reranker=use_reranker, seed=seed, profile=profile,
+                                reranker=RerankerSettings(prior_m=prior_m) if prior_m else RerankerSettings()))
         memory = ReflectiveMemory.open(base / "memory", graph=g, settings=settings.memory_settings, degrade=False)
         rec = Recommender(g, scorer=scorer, memory=memory, settings=settings)
         plans = _plans(g, users, sessions, seed, drift_share)
@@ -213,7 +215,8 @@ def run_person_eval(
         "protocol": "person", "dataset": dataset, "users": len(plans), "sessions": sessions, "seed": seed,
         "engine": strategy or "popularity", "no_rule": RULE, "max_turns": MAX_TURNS, "top_k": TOP_K,
         "drift_share": drift_share, "drifting_users": sum(p.drift_after is not None for p in plans),
-        "reranker": use_reranker, "profile_settings": profile.model_dump(),
+        "reranker": use_reranker, "prior_m": settings.memory_settings.reranker.prior_m,
+        "profile_settings": profile.model_dump(),
         "warm": w, "cold": c, "AT_ratio": round(w["AT"] / c["AT"], 4) if c["AT"] else None,
         "drift_respected": round(drift_ok / drift_total, 4) if drift_total else None, "drift_sessions": drift_total,
         "invented_preferences": len(unbacked), "invented_examples": unbacked[:5], "repeats": repeats,

@@ -167,7 +167,7 @@ class ReflectiveMemory:
                 entries = self._require_store().for_user(user_id).entries(valid_only=True)
                 prefs = [e for e in entries if e.kind in ("like", "dislike")]
                 rs = self.settings.reranker
-                if self.settings.use_reranker and len(prefs) > rs.prior_m:
+                if len(prefs) > rs.prior_m:  # the reranker's pick (or, with it off, the most similar)
                     ret = self.retrieve(user_id, query or "What does this person like?", k=rs.top_k, m=rs.prior_m,
                                         kinds=("like", "dislike"))
                     kept = {e.id for e in ret.entries}
