@@ -148,3 +148,11 @@ def test_chat_endpoint_of_a_one_user_demo_refuses_other_users(tmp_path: Path) ->
     with pytest.raises(gr.Error, match="'web-' followed by 24 lowercase hex digits, got 'bob'"):
         chat("hi", "s2", "bob")
     assert rec.transcript("ann", "s2") == [] and (tmp_path / SECRET_FILE).is_file()
+
+
+def test_forget_me_says_what_could_not_be_deleted() -> None:
+    from crs.ui.web import forget_message
+
+    assert forget_message({"memories": 3, "threads": 2}).startswith("Everything about you was forgotten")
+    said = forget_message({"threads": 2, "not_deleted": ["long-term memories: the store is down"]})
+    assert "not everything" in said and "the store is down" in said and "Everything" not in said

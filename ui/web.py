@@ -109,6 +109,14 @@ class QuickReply:
     action: dict[str, Any]
 
 
+def forget_message(report: dict[str, Any]) -> str:
+    """What the page says after forget-me: all gone, or what could not be deleted."""
+    left = report.get("not_deleted") or []
+    if not left:
+        return "Everything about you was forgotten. This is a fresh start."
+    return "Your conversations were forgotten, but not everything: " + "; ".join(left) + ". Please try again later."
+
+
 def quick_replies(reply: Reply) -> list[QuickReply]:
     """The buttons that fit a reply, at most :data:`MAX_QUICK_REPLIES`."""
     out: list[QuickReply] = []
@@ -305,8 +313,7 @@ def build_demo(rec: Recommender, *, user_id: str | None = None, secret: str | No
                     "please try again.", gr.Row(visible=False)]
         logger.info("forgot a browser user: %s", report)
         fresh = user_id or browser_user(None)  # a new id too: nothing links the old one to what follows
-        return [*greeted(fresh, persona), "Everything about you was forgotten. This is a fresh start.",
-                gr.Row(visible=False)]
+        return [*greeted(fresh, persona), forget_message(report), gr.Row(visible=False)]
 
     with gr.Blocks(title="crs — conversational recommender") as demo:
         gr.Markdown("# crs\nTell me what you're in the mood for. I'll ask a few questions and recommend,"
