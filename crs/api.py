@@ -7,7 +7,7 @@ import logging
 import sqlite3
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -39,8 +39,9 @@ from crs.settings import Settings, load_settings
 
 if TYPE_CHECKING:  # importing crs.memory at run time would load chromadb for every user of the API
     from crs.memory import MemoryEntry
+    from crs.reasoning.policies import BuiltPolicy
 
-__all__ = ["InvalidInput", "Recommender", "load_knowledge"]
+__all__ = ["InvalidInput", "Recommender", "load_knowledge", "load_policy", "load_scorer"]
 
 logger = logging.getLogger(__name__)
 _ACTION = TypeAdapter(UserAction)
@@ -64,22 +65,61 @@ def load_knowledge(settings: Settings) -> tuple[KnowledgeGraph, Vocabulary | Non
     return build_graph(catalog, interactions), catalog.vocabulary
 
 
-def load_scorer(settings: Settings, graph: KnowledgeGraph) -> Scorer | None:
-    """The scorer the settings choose: a registered policy's, trained from ``model`` if given.
+def load_scorer(
+    settings: Settings,
+    graph: KnowledgeGraph,
+    *,
+    progress: Callable[[int, int, float], None] | None = None,
+    notice: Callable[[str], None] | None = None,
+) -> Scorer | None:
+    """The scorer the settings choose (see :func:`load_policy`); ``None`` means popularity."""
+    built = load_policy(settings, graph, progress=progress, notice=notice)
+    return built.scorer if built is not None else None
 
-    ``None`` means the engine's default (popularity). A model file implies ``best``.
+
+def load_policy(
+    settings: Settings,
+    graph: KnowledgeGraph,
+    *,
+    progress: Callable[[int, int, float], None] | None = None,
+    notice: Callable[[str], None] | None = None,
+) -> BuiltPolicy | None:
+    """The registered policy the settings choose, with its scorer ready.
+
+    - ``strategy`` names it; without one, ``best`` when there is a ``model`` file or the
+      catalog has interactions, else ``None`` (the engine's popularity ranking, which with no
+      interactions ranks every item the same).
+    - A policy that needs a trained model and has no ``model`` file gets the catalog's own,
+      trained on first use and cached in ``state_dir/models`` (see :mod:`crs.model_cache`).
     """
-    name = settings.strategy or ("best" if settings.model is not None else None)
+    has_interactions = bool(graph.user_items)
+    name = settings.strategy or ("best" if settings.model is not None or has_interactions else None)
     if name is None:
         return None
-    from crs.reasoning.policies import build_policy
+    from crs.reasoning.policies import POLICIES, build_policy
 
+    spec = POLICIES.get(name)
+    model: Any = settings.model
     try:
-        built = build_policy(name, graph, model=settings.model, top_k=settings.policy.top_k,
-                             no_rule=settings.policy.no_rule)
+        if spec is not None and spec.uses_model and model is None:
+            if not has_interactions:
+                raise ValueError("it needs a trained model, and the catalog has no interactions to train one on")
+            from crs.model_cache import cached_model
+
+            model = cached_model(graph, settings.state_dir, progress=progress, notice=notice)
+        return build_policy(name, graph, model=model, top_k=settings.policy.top_k,
+                            no_rule=settings.policy.no_rule)
     except (KeyError, ValueError, OSError) as exc:
-        raise InvalidInput(f"cannot use strategy {name!r}: {exc}") from None
-    return built.scorer
+        message = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        raise InvalidInput(f"cannot use strategy {name!r}: {message}") from None
+
+
+def _tuned_temperature(built: BuiltPolicy | None) -> float | None:
+    """The softmax temperature ``crs train scorer`` tuned with the model, if it tuned one."""
+    model = getattr(built.scorer, "model", None) if built is not None else None
+    tuned = getattr(model, "meta", {}).get("tuned") if model is not None else None
+    value = tuned.get("settings", {}).get("temperature") if isinstance(tuned, dict) else None
+    return float(value) if isinstance(value, int | float) else None
 
 
 def _check_id(kind: str, value: object) -> str:
@@ -117,6 +157,8 @@ class Recommender:
     ) -> None:
         self.settings = settings or Settings()
         self.graph = graph
+        #: the registered policy whose scorer ranks items, or "popularity" (the engine's default)
+        self.policy_name = getattr(scorer, "policy_name", None) or ("popularity" if scorer is None else "custom")
         self.engine = engine or Engine(graph, scorer, self.settings.policy)
         embedder = default_embedder() if self.settings.embeddings and nlu is None else None
         self.nlu = nlu or OfflineNLU(graph, embedder, max_chars=self.settings.max_message_chars)
@@ -144,19 +186,39 @@ class Recommender:
         self._locks_guard = threading.Lock()
 
     @classmethod
-    def from_settings(cls, settings: Settings | str | Path | None = None, **kwargs: Any) -> Recommender:
+    def from_settings(
+        cls,
+        settings: Settings | str | Path | None = None,
+        *,
+        training_progress: Callable[[int, int, float], None] | None = None,
+        training_notice: Callable[[str], None] | None = None,
+        **kwargs: Any,
+    ) -> Recommender:
+        """Build everything the settings describe. A catalog with interactions gets the ``best``
+        policy's trained scorer (trained on first use: ``training_notice`` gets one line first,
+        ``training_progress(epoch, epochs, loss)`` follows it; then cached)."""
         if not isinstance(settings, Settings):
             settings = load_settings(settings) if settings is not None else Settings()
         graph, vocabulary = load_knowledge(settings)
+        built = None
         if "engine" not in kwargs and "scorer" not in kwargs:
-            kwargs["scorer"] = load_scorer(settings, graph)
+            built = load_policy(settings, graph, progress=training_progress, notice=training_notice)
+            kwargs["scorer"] = built.scorer if built is not None else None
+            tuned = _tuned_temperature(built)
+            if tuned is not None and "temperature" not in settings.policy.model_fields_set:
+                # the temperature tuned with the model suits its scores; an explicit setting wins
+                policy = settings.policy.model_copy(update={"temperature": tuned})
+                settings = settings.model_copy(update={"policy": policy})
         if "memory" not in kwargs and settings.memory:
             from crs.memory import ReflectiveMemory
 
             kwargs["memory"] = ReflectiveMemory.open(
                 settings.state_dir / "memory", host=settings.memory_host, port=settings.memory_port, graph=graph,
                 settings=settings.memory_settings)
-        return cls(graph, vocabulary=vocabulary, settings=settings, **kwargs)
+        rec = cls(graph, vocabulary=vocabulary, settings=settings, **kwargs)
+        if built is not None:
+            rec.policy_name = settings.strategy or "best"
+        return rec
 
     def _persona_nlg(self, persona: Persona) -> Responder:
         nlg = TemplateNLG(self.graph, self.vocabulary, persona)

@@ -26,6 +26,11 @@ DataDirOpt = Annotated[Path | None, typer.Option(help="folder holding the benchm
 SettingsOpt = Annotated[Path | None, typer.Option("--settings", help="settings file (.toml, .yaml, .json)")]
 StateDirOpt = Annotated[Path | None, typer.Option(help="where conversations are kept (default $CRS_HOME)")]
 PersonaOpt = Annotated[str | None, typer.Option(help="the bot's persona: a name from `crs personas`, or a .yaml file")]
+InteractionsOpt = Annotated[Path | None, typer.Option(help="user,item[,timestamp] rows for --catalog (CSV/JSONL)")]
+ModelOpt = Annotated[Path | None, typer.Option("--model", help="a trained scorer (`crs train scorer`); default: "
+                                                "trained on first use when the catalog has interactions")]
+PolicyOpt = Annotated[str | None, typer.Option("--policy", help="a registered policy (`crs eval mcr --list-policies`); "
+                                                "default: best with interactions, else popularity")]
 
 
 def _fail(message: str) -> typer.Exit:
@@ -55,14 +60,41 @@ def _settings(
 
 
 def _recommender(settings: Settings) -> Any:
+    from tqdm import tqdm
+
     from crs.api import InvalidInput, Recommender
     from crs.kb import KBError
     from crs.language.llm import MissingExtraError
 
+    bar: Any = None
+
+    def notice(line: str) -> None:
+        typer.echo(f"crs: {line}", err=True)
+
+    def progress(epoch: int, epochs: int, loss: float) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=epochs, desc="training", unit="epoch", file=sys.stderr)
+        bar.set_postfix(loss=f"{loss:.3f}", refresh=False)
+        bar.update(1)
+
     try:
-        return Recommender.from_settings(settings)
+        rec = Recommender.from_settings(settings, training_progress=progress, training_notice=notice)
     except (KBError, InvalidInput, MissingExtraError) as exc:
         raise _fail(str(exc)) from None
+    finally:
+        if bar is not None:
+            bar.close()
+    return rec
+
+
+def _engine_line(rec: Any) -> str:
+    """Which policy ranks the items, and with what settings (one line for the start of a chat)."""
+    if rec.policy_name == "popularity":
+        why = "by popularity" if rec.graph.popularity.any() else "in catalog order: the catalog has no interactions"
+        return f"engine: popularity (items ranked {why})"
+    policy = rec.settings.policy
+    return f"engine: {rec.policy_name} (trained scorer; temperature {policy.temperature:g})"
 
 
 def _check_persona(persona: str | None) -> None:
@@ -97,13 +129,18 @@ def chat(
     settings_file: SettingsOpt = None,
     state_dir: StateDirOpt = None,
     persona: PersonaOpt = None,
+    interactions: InteractionsOpt = None,
+    model: ModelOpt = None,
+    policy: PolicyOpt = None,
 ) -> None:
     """Chat in the terminal. Without a TTY, reads one message per line from stdin."""
     _check_persona(persona)
-    rec = _recommender(_settings(settings_file, catalog, dataset, data_dir, state_dir, persona=persona))
+    rec = _recommender(_settings(settings_file, catalog, dataset, data_dir, state_dir, persona=persona,
+                                 interactions=interactions, model=model, strategy=policy))
     session_id = session or uuid.uuid4().hex[:12]
     interactive = sys.stdin.isatty() and not as_json
     if interactive:
+        typer.echo(f"crs: {_engine_line(rec)}", err=True)
         typer.echo(f"crs: session {session_id}. Say what you're looking for; Ctrl-D quits.")
     while True:
         if interactive:
@@ -136,12 +173,17 @@ def demo(
     persona: PersonaOpt = None,
     user: Annotated[str | None, typer.Option(
         help="one user for every visitor (default: each browser is its own user)")] = None,
+    interactions: InteractionsOpt = None,
+    model: ModelOpt = None,
+    policy: PolicyOpt = None,
 ) -> None:
     """Start the Gradio chat demo on http://127.0.0.1:PORT."""
     from crs.ui.web import launch
 
     _check_persona(persona)
-    rec = _recommender(_settings(settings_file, catalog, dataset, data_dir, state_dir, persona=persona))
+    rec = _recommender(_settings(settings_file, catalog, dataset, data_dir, state_dir, persona=persona,
+                                 interactions=interactions, model=model, strategy=policy))
+    typer.echo(f"crs: {_engine_line(rec)}", err=True)
     launch(rec, port=port, user_id=user)
 
 
@@ -167,7 +209,7 @@ def forget(
 def _mount_optional() -> None:
     """Sub-commands whose modules may not exist in a partial install are mounted if present."""
     try:
-        from crs.evals.cli import eval_app, train_app
+        from crs.evals.cli import data_app, eval_app, train_app
     except ImportError:
         return
     try:
@@ -178,6 +220,7 @@ def _mount_optional() -> None:
         eval_app.command("memory", help="Simulate returning users over several sessions.")(memory_command)
     app.add_typer(eval_app, name="eval", help="Run benchmark evaluations.")
     app.add_typer(train_app, name="train", help="Train models (e.g. the FM scorer).")
+    app.add_typer(data_app, name="data", help="Make data sets (e.g. a synthetic catalog).")
 
 
 _mount_optional()

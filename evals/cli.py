@@ -18,13 +18,15 @@ from tqdm import tqdm
 from crs.evals._blas import single_thread_blas
 from crs.evals.dialogue_cli import compare_command, dialogues_command
 
-__all__ = ["app", "eval_app", "run_mcr", "train_app"]
+__all__ = ["app", "data_app", "eval_app", "run_mcr", "train_app"]
 
 eval_app = typer.Typer(help="Evaluate policies on the MCR benchmark.", no_args_is_help=True)
 train_app = typer.Typer(help="Train models used by the policies.", no_args_is_help=True)
+data_app = typer.Typer(help="Make data sets (synthetic catalogs).", no_args_is_help=True)
 app = typer.Typer(no_args_is_help=True, add_completion=False)
 app.add_typer(eval_app, name="eval")
 app.add_typer(train_app, name="train")
+app.add_typer(data_app, name="data")
 
 DEFAULT_DATA = Path("../shared/data")
 
@@ -39,19 +41,33 @@ def _train() -> None:
     """Train models used by the policies."""
 
 
+@data_app.callback()
+def _data() -> None:
+    """Make data sets (synthetic catalogs)."""
+
+
 def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
     return typer.Exit(2)
 
 
-def _load(dataset: str | None, data_dir: Path, catalog: Path | None, interactions: Path | None) -> Any:
+def _load(dataset: str | None, data_dir: Path, catalog: Path | None, interactions: Path | None,
+          questions: str | None = None) -> Any:
+    """The benchmark data; ``questions`` (binary | enumerated) overrides how questions are answered."""
+    from dataclasses import replace
+
     from crs.evals.data import load_benchmark_data
     from crs.kb import KBError
 
+    if questions not in (None, "binary", "enumerated"):
+        raise _fail(f"--questions must be binary or enumerated, not {questions!r}")
     try:
-        return load_benchmark_data(dataset, data_dir, catalog=catalog, interactions=interactions)
+        data = load_benchmark_data(dataset, data_dir, catalog=catalog, interactions=interactions)
     except (KBError, ValueError) as exc:
         raise _fail(str(exc)) from None
+    if questions is not None:
+        data = replace(data, enumerate_facets=questions == "enumerated")
+    return data
 
 
 def run_mcr(
@@ -77,6 +93,9 @@ def run_mcr(
         "resolves_to": BEST if policy == "best" else built.name,
         "no_rule": no_rule, "episodes": len(run.episodes), "seed": seed, "max_turns": max_turns,
         "topk": topk, "split": split, "rejection_use": built.rejection_use,
+        "questions": "enumerated" if data.enumerate_facets else "binary",
+        "settings": {"temperature": built.settings.temperature, "confidence": built.settings.confidence},
+        "tuned": built.tuned,
     }
     row.update(run.metrics)
     row.update({
@@ -118,6 +137,9 @@ def mcr(
         "--nl-llm", help="--nl: let a chat model reword each message, e.g. ollama:llama3.2")] = None,
     nl_embeddings: Annotated[bool, typer.Option(
         "--nl-embeddings/--no-nl-embeddings", help="--nl: the understander's offline embeddings")] = True,
+    questions: Annotated[OptStr, typer.Option(
+        "--questions", help="binary (yes/no about one attribute, as LastFM) | enumerated (all of a facet's "
+        "values); default: enumerated for own catalogs with several facets, else binary")] = None,
 ) -> None:
     """Run simulated conversations (CPR / SCPR / UNICORN protocol) and report SR@k, AT, hDCG."""
     from crs.evals.report import markdown_table, plot_success_curves
@@ -139,7 +161,7 @@ def mcr(
     if unknown:
         raise _fail(f"unknown policy {unknown[0]!r}; known policies: {', '.join(policy_names())}")
     single_thread_blas()
-    data = _load(dataset, data_dir, catalog, interactions)
+    data = _load(dataset, data_dir, catalog, interactions, questions)
     fm: FMModel | None = None
     train_seconds = 0.0
     if any(POLICIES[n].uses_model for n in names):
@@ -171,6 +193,11 @@ def mcr(
             row["train_seconds"] = round(train_seconds, 2)
             row["model"] = str(model) if model is not None else None
         rows.append(row)
+    for row in rows:
+        if row.get("tuned"):
+            settings = ", ".join(f"{k} {v:g}" for k, v in row["settings"].items())
+            typer.echo(f"{row['policy']}: settings tuned on the valid split, stored with the model ({settings})",
+                       err=True)
     typer.echo(markdown_table(rows), nl=False)
     if json_out is not None:
         json_out.parent.mkdir(parents=True, exist_ok=True)
@@ -198,15 +225,21 @@ def scorer(
     epochs: Annotated[int | None, typer.Option("--epochs", min=1)] = None,
     dim: Annotated[int | None, typer.Option("--dim", min=2)] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    tune: Annotated[bool, typer.Option("--tune/--no-tune", help="tune the policy's settings on the valid "
+                                       "split and store them with the model")] = True,
+    tune_episodes: Annotated[int, typer.Option("--tune-episodes", min=1)] = 1000,
+    questions: Annotated[OptStr, typer.Option("--questions", help="the protocol to tune for: binary | "
+                                              "enumerated (default as `crs eval mcr`)")] = None,
+    json_out: Annotated[OptPath, typer.Option("--json", help="write the training and tuning report here")] = None,
 ) -> None:
-    """Train the FM scorer with BPR on the train split and save it."""
+    """Train the FM scorer with BPR on the train split, tune ``best``'s settings on the valid split, save."""
     from dataclasses import replace
 
     from crs.reasoning.fm import FMConfig, train_fm
     from crs.reasoning.policies import graph_pairs
 
     single_thread_blas()
-    data = _load(dataset, data_dir, catalog, interactions)
+    data = _load(dataset, data_dir, catalog, interactions, questions)
     config = FMConfig.for_graph(data.graph, seed=seed)
     if epochs is not None:
         config = replace(config, epochs=epochs)
@@ -220,10 +253,57 @@ def scorer(
 
         model = train_fm(data.graph, graph_pairs(data.graph), config, progress=progress)
     seconds = time.process_time() - started
-    out.parent.mkdir(parents=True, exist_ok=True)
     model.meta["train_cpu_seconds"] = round(seconds, 2)
+    report: dict[str, Any] = {"dataset": data.name, "train_pairs": model.meta["train_pairs"],
+                              "n_items": data.graph.n_items, "n_attributes": data.graph.n_attributes,
+                              "train_cpu_seconds": round(seconds, 2), "config": model.meta["config"]}
+    if tune:
+        from crs.evals.tuning import CONFIDENCES, TEMPERATURES, tune_policy
+
+        started = time.process_time()
+        with tqdm(total=len(TEMPERATURES) * len(CONFIDENCES), desc="tune on valid", file=sys.stderr) as bar:
+            try:
+                tuned = tune_policy(data, model, episodes=tune_episodes, seed=seed, progress=bar.update)
+            except ValueError as exc:
+                raise _fail(str(exc)) from None
+        tuned["tune_cpu_seconds"] = round(time.process_time() - started, 2)
+        model.meta["tuned"] = tuned
+        report["tuned"] = tuned
+        chosen = ", ".join(f"{k} {v:g}" for k, v in tuned["settings"].items())
+        typer.echo(f"tuned {tuned['policy']} on {tuned['episodes']} valid episodes: {chosen} "
+                   f"(valid SR@15 {tuned['valid']['SR@15']:.3f}, AT {tuned['valid']['AT']:.2f})")
+    out.parent.mkdir(parents=True, exist_ok=True)
     model.save(out)
-    typer.echo(f"wrote {out} ({len(graph_pairs(data.graph))} train pairs, {seconds:.1f} s CPU)")
+    typer.echo(f"wrote {out} ({model.meta['train_pairs']} train pairs, {seconds:.1f} s CPU)")
+    if json_out is not None:
+        json_out.parent.mkdir(parents=True, exist_ok=True)
+        json_out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+
+
+@data_app.command("synth")
+def synth(
+    out: Annotated[Path, typer.Option("--out", help="folder for <name>.jsonl and <name>.interactions.csv")],
+    items: Annotated[int, typer.Option("--items", min=1)] = 2000,
+    attributes: Annotated[int, typer.Option("--attributes", min=1)] = 200,
+    users: Annotated[int, typer.Option("--users", min=1)] = 1000,
+    interactions: Annotated[int, typer.Option("--interactions", min=3)] = 20000,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    attrs_per_item: Annotated[int, typer.Option("--attrs-per-item", min=1, help="mean attributes per item")] = 8,
+    skew: Annotated[float, typer.Option("--skew", min=0.0, help="popularity power-law exponent (0: flat)")] = 1.0,
+    facets: Annotated[int, typer.Option("--facets", min=1, help="facets the attributes are spread over")] = 1,
+    name: Annotated[str, typer.Option("--name")] = "synth",
+) -> None:
+    """Write a seeded synthetic catalog and its interactions in the project's own formats."""
+    from crs.kb.synth import synth_catalog, write_synth
+
+    try:
+        made = synth_catalog(items=items, attributes=attributes, users=users, interactions=interactions, seed=seed,
+                             attrs_per_item=attrs_per_item, skew=skew, facets=facets)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    catalog_path, inter_path = write_synth(made, out, name)
+    typer.echo(f"wrote {catalog_path} ({len(made.items)} items) and {inter_path} "
+               f"({len(made.interactions)} interactions)")
 
 
 def main() -> None:

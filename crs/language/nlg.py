@@ -281,8 +281,12 @@ class TemplateNLG:
             text = self._fmt("why_path", index, voice, attrs=attrs)
         elif likes:
             text = self._fmt("why_like", index, voice, likes=liked)
-        else:
-            text = "" if clauses else self._fmt("why_none", index, voice)
+        elif clauses:
+            text = ""
+        elif self.graph.popularity.any():
+            text = self._fmt("why_none", index, voice)
+        else:  # no interactions: nothing is popular, so say what the item is instead
+            text = ", ".join(self.value(a) for a in fresh[:2]) or "a pick to start with"
         text = "; ".join(t for t in (text, *clauses) if t)
         bad = [a for a in own if a in dislikes]
         if bad:

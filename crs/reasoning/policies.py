@@ -36,6 +36,7 @@ __all__ = [
     "build_policy",
     "graph_pairs",
     "policy_names",
+    "tuned_settings",
 ]
 
 RejectionUse = Literal["none", "learned", "bounded", "filter-strength"]
@@ -70,6 +71,7 @@ class BuiltPolicy:
     rule: DecisionRule
     rejection_use: RejectionUse
     train_seconds: float = 0.0
+    tuned: bool = False  # the settings came from the model's tuning on its valid split
 
     def engine(self, graph: KnowledgeGraph) -> Engine:
         return Engine(graph, self.scorer, self.settings, self.rule)
@@ -139,8 +141,14 @@ def build_policy(
     top_k: int = 3,
     max_turns: int | None = None,
     no_rule: NoRule = "strict",
+    tuned: bool = True,
 ) -> BuiltPolicy:
-    """Build a registered policy for ``graph``. Unknown names raise, listing the known ones."""
+    """Build a registered policy for ``graph``. Unknown names raise, listing the known ones.
+
+    With ``tuned`` (the default), a model that carries settings tuned for this policy on its
+    catalog's valid split (``crs train scorer``, stored in ``meta["tuned"]``) overrides the
+    registry's defaults for them.
+    """
     spec = POLICIES.get(name)
     if spec is None:
         raise KeyError(f"unknown policy {name!r}; known policies: {', '.join(policy_names())}")
@@ -158,4 +166,19 @@ def build_policy(
             fm = train_fm(graph, graph_pairs(graph))
             train_seconds = time.perf_counter() - started
     scorer, settings, rule = spec.factory(graph, fm, Options(top_k, max_turns, no_rule))
-    return BuiltPolicy(spec.name, scorer, settings, rule, spec.rejection_use, train_seconds)
+    stored = tuned_settings(fm, spec.name) if tuned else {}
+    if stored:
+        settings = settings.model_copy(update=stored)
+        rule = ThresholdRule.from_settings(settings, max_turns)
+    return BuiltPolicy(spec.name, scorer, settings, rule, spec.rejection_use, train_seconds, bool(stored))
+
+
+def tuned_settings(model: FMModel | None, policy: str) -> dict[str, float]:
+    """The settings tuned for ``policy`` stored in the model (empty when there are none)."""
+    tuned = model.meta.get("tuned") if model is not None else None
+    if not isinstance(tuned, dict) or tuned.get("policy") != policy:
+        return {}
+    values = tuned.get("settings")
+    if not isinstance(values, dict):
+        return {}
+    return {k: float(v) for k, v in values.items() if k in ("temperature", "confidence")}
