@@ -90,7 +90,8 @@ def synth_catalog(
     popularity = _zipf(items, skew)[rng.permutation(items)]
     # Per topic: its items and their popularity, for on-topic picks.
     topic_items = [np.flatnonzero(item_topic == t) for t in range(n_topics)]
-    topic_p = [popularity[ix] / popularity[ix].sum() if len(ix) else ix for ix in topic_items]
+    topic_cdf = [np.cumsum(popularity[ix]) for ix in topic_items]
+    cdf = np.cumsum(popularity)
 
     # Activity: heavy-tailed, at least 3 each, summing to `interactions`.
     extra = interactions - 3 * users
@@ -103,7 +104,7 @@ def synth_catalog(
         kept = np.empty(0, dtype=np.int64)
         for _ in range(8):  # top up until n distinct items (repeats of a popular item are dropped)
             drawn = _picks(rng, 2 * (n - len(kept)), likes[user], bool(second[user]), on_topic, topic_items,
-                           topic_p, popularity)
+                           topic_cdf, cdf)
             merged = np.r_[kept, drawn]
             _, first = np.unique(merged, return_index=True)
             kept = merged[np.sort(first)][:n]
@@ -115,20 +116,18 @@ def synth_catalog(
 
 def _picks(
     rng: np.random.Generator, n: int, likes: np.ndarray, second: bool, on_topic: float,
-    topic_items: list[np.ndarray], topic_p: list[np.ndarray], popularity: np.ndarray,
+    topic_items: list[np.ndarray], topic_cdf: list[np.ndarray], cdf: np.ndarray,
 ) -> np.ndarray:
-    """``n`` items a user picks: mostly from a liked topic by popularity, else any by popularity."""
+    """``n`` items a user picks: mostly from a liked topic by popularity, else any by popularity
+    (inverse-CDF draws: a user costs O(n log items), not a pass over the catalog)."""
     topic = np.where(second & (rng.random(n) < 0.5), likes[1], likes[0])
-    picked = np.empty(n, dtype=np.int64)
-    on = rng.random(n) < on_topic
+    picked = np.searchsorted(cdf, rng.random(n) * cdf[-1], side="right").clip(0, len(cdf) - 1)
+    on = np.flatnonzero(rng.random(n) < on_topic)
     for t in np.unique(topic[on]).tolist():
-        where = np.flatnonzero(on & (topic == t))
+        where = on[topic[on] == t]
         if len(topic_items[t]):
-            picked[where] = rng.choice(topic_items[t], size=len(where), p=topic_p[t])
-        else:
-            on[where] = False
-    off = np.flatnonzero(~on)
-    picked[off] = rng.choice(len(popularity), size=len(off), p=popularity)
+            draw = np.searchsorted(topic_cdf[t], rng.random(len(where)) * topic_cdf[t][-1], side="right")
+            picked[where] = topic_items[t][draw.clip(0, len(topic_items[t]) - 1)]
     return picked
 
 
