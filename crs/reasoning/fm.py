@@ -46,7 +46,7 @@ __all__ = [
 #: Bump when the saved arrays or their meaning change; loading another version raises.
 FM_FORMAT_VERSION = 2
 
-RejectionUse = Literal["none", "bounded"]
+RejectionUse = Literal["none", "bounded", "learned"]
 
 #: Training draws at most this many (user, item) pairs in all (see :meth:`FMConfig.for_graph`).
 SAMPLE_BUDGET = 4_000_000
@@ -67,6 +67,10 @@ class FMConfig:
     max_context: int = 3  # accepted attributes sampled per training pair (≥ 1)
     hard_negatives: float = 0.5  # share of negatives drawn among items sharing the opening attribute
     seed: int = 0
+    # Rejected attributes sampled per training pair (0: no learned rejection vectors). They are
+    # attributes of a co-candidate (an item sharing the opening attribute) that the target lacks,
+    # and that co-candidate is the negative: what a "no" in a dialogue tells apart.
+    max_rejected: int = 0
 
     @classmethod
     def for_graph(cls, graph: KnowledgeGraph, **changes: Any) -> FMConfig:
@@ -99,6 +103,7 @@ class FMModel:
     content: F32  # (n_attributes, dim) item content part, averaged over an item's attributes
     attrs: F32  # (n_attributes, dim) accepted-attribute vectors P_a
     meta: dict[str, object] = field(default_factory=dict)
+    rejects: F32 | None = None  # (n_attributes, dim) learned rejected-attribute vectors N_r, if trained
 
     @property
     def dim(self) -> int:
@@ -111,10 +116,11 @@ class FMModel:
     def save(self, path: str | Path) -> None:
         path = Path(path)
         meta = {**self.meta, "format_version": FM_FORMAT_VERSION}
+        extra = {"rejects": self.rejects} if self.rejects is not None else {}
         with path.open("wb") as handle:
             np.savez_compressed(
                 handle, users=self.users, items=self.items, content=self.content, attrs=self.attrs,
-                user_ids=np.asarray(self.user_ids, dtype=str), meta=np.asarray(json.dumps(meta)),
+                user_ids=np.asarray(self.user_ids, dtype=str), meta=np.asarray(json.dumps(meta)), **extra,
             )
 
 
@@ -127,6 +133,7 @@ def load_fm(path: str | Path, graph: KnowledgeGraph | None = None) -> FMModel:
         with np.load(path, allow_pickle=False) as data:
             meta = json.loads(str(data["meta"]))
             arrays = {k: data[k] for k in ("users", "items", "content", "attrs", "user_ids")}
+            rejects = data["rejects"] if "rejects" in data.files else None
     except (OSError, ValueError, KeyError) as exc:
         raise ModelVersionError(f"{path}: not an FM model file ({exc})") from None
     version = meta.get("format_version")
@@ -138,7 +145,7 @@ def load_fm(path: str | Path, graph: KnowledgeGraph | None = None) -> FMModel:
     model = FMModel(
         user_ids=tuple(str(u) for u in arrays["user_ids"].tolist()),
         users=arrays["users"], items=arrays["items"], content=arrays["content"], attrs=arrays["attrs"],
-        meta=meta,
+        meta=meta, rejects=rejects,
     )
     if graph is not None and (model.items.shape[0], model.attrs.shape[0]) != (graph.n_items, graph.n_attributes):
         raise ModelVersionError(
@@ -178,6 +185,10 @@ class FMScorer:
         # float32 matrix-vector products (twice as fast); sums of rows are kept in float64.
         self.q = np.ascontiguousarray(model.item_vectors(graph), dtype=np.float32)
         self.attrs = np.ascontiguousarray(model.attrs, dtype=np.float32)
+        if rejection == "learned":
+            if model.rejects is None:
+                raise ValueError("this model has no learned rejection vectors; train it with max_rejected > 0")
+            self.rejects = np.ascontiguousarray(model.rejects, dtype=np.float32)
         self.users = np.ascontiguousarray(model.users, dtype=np.float32)
         self.user_index = {u: i for i, u in enumerate(model.user_ids)}
         self.mean_user = self.users.mean(axis=0) if len(self.users) else np.zeros(model.dim, np.float32)
@@ -216,7 +227,10 @@ class FMScorer:
         """max(0, P_a·q_v) for every item: what a rejected attribute takes off (cached)."""
         row = self._penalties.get(attr)
         if row is None:
-            row = np.maximum(self.attribute_row(attr), 0.0)
+            if self.rejection == "learned":  # what the learned N_r takes off: -N_r·q_v
+                row = -(self.q @ self.rejects[attr]).astype(np.float64)
+            else:
+                row = np.maximum(self.attribute_row(attr), 0.0)
             self._penalties[attr] = row
             if len(self._penalties) > self._cache_size:
                 self._penalties.popitem(last=False)
@@ -252,7 +266,7 @@ class FMScorer:
         return scores
 
     def score(self, context: ScoringContext, items: IntArray) -> FloatArray:
-        rejected = tuple(context.rejected.tolist()) if self.rejection == "bounded" else ()
+        rejected = tuple(context.rejected.tolist()) if self.rejection != "none" else ()
         return self.full_scores(context.user, tuple(context.accepted.tolist()), rejected)[items]
 
 
@@ -331,6 +345,12 @@ def train_fm(
     users, items, content, attrs = init(n_u), init(n_i), init(n_a), init(n_a)
     users[:, -1] = 1.0
     params = [users, items, content, attrs]
+    n_rej = cfg.max_rejected
+    rejects = np.zeros((n_a, d), dtype=np.float32) if n_rej else None
+    if rejects is not None:
+        params.append(rejects)
+        rej_rng = np.random.default_rng([cfg.seed, 1])  # its own stream: the other draws stay as they were
+        pair_keys = np.repeat(np.arange(n_i, dtype=np.int64), ia_len) * n_a + ia.indices  # sorted
     opt = _Adam(params, cfg.lr)
     n = len(pairs)
     loss = float("nan")
@@ -358,6 +378,24 @@ def train_fm(
             hard_neg = ai.indices[ai.indptr[first] + (rng.random(m) * ai_len[first]).astype(np.int64)]
             neg = np.where(hard, hard_neg, rng.integers(0, n_i, size=m))
 
+            if rejects is not None:
+                # Rejected context: attributes of a co-candidate w that the target lacks; w becomes
+                # the negative of pairs that have one, so N_r learns to tell v from w.
+                co = ai.indices[ai.indptr[first] + (rej_rng.random(m) * ai_len[first]).astype(np.int64)]
+                rctx = np.full((m, n_rej), -1, dtype=np.int64)
+                count = rej_rng.integers(0, n_rej + 1, size=m)
+                for j in range(n_rej):
+                    a = ia.indices[ia.indptr[co] + (rej_rng.random(m) * ia_len[co]).astype(np.int64)]
+                    key = v * n_a + a
+                    at = np.searchsorted(pair_keys, key).clip(0, len(pair_keys) - 1)
+                    lacks = pair_keys[at] != key
+                    rctx[:, j] = np.where((j < count) & lacks, a, -1)
+                for j in range(1, n_rej):
+                    dup = (rctx[:, j][:, None] == rctx[:, :j]).any(axis=1)
+                    rctx[dup, j] = -1
+                rvalid = rctx >= 0
+                neg = np.where(rvalid.any(axis=1), co, neg)
+
             # q_v only for the batch's items (positives, then negatives), through the sparse
             # item→attribute mean: a pass over the whole catalog per batch is what made large
             # catalogs slow.
@@ -367,6 +405,8 @@ def train_fm(
             qp, qn = q_rows[:m], q_rows[m:]
             valid = ctx >= 0
             ctx_vec = users[u] + (attrs[np.where(valid, ctx, 0)] * valid[..., None]).sum(axis=1)
+            if rejects is not None:
+                ctx_vec = ctx_vec + (rejects[np.where(rvalid, rctx, 0)] * rvalid[..., None]).sum(axis=1)
             x = (ctx_vec * (qp - qn)).sum(axis=1)
             sig = 1.0 / (1.0 + np.exp(np.clip(x, -30, 30)))  # σ(-x) = d(-log σ(x))/d(-x)
             losses.append(float(np.logaddexp(0, -x).mean()))
@@ -381,13 +421,16 @@ def train_fm(
             g_content = np.asarray(means.T @ g_q)
             grads = [g_users + cfg.reg * users, g_items + cfg.reg * items,
                      g_content + cfg.reg * content, g_attrs + cfg.reg * attrs]
+            if rejects is not None:
+                g_rej = _scatter_rows(rctx[rvalid], np.repeat(g_ctx, rvalid.sum(axis=1), axis=0), n_a)
+                grads.append(g_rej + cfg.reg * rejects)
             opt.step(grads)
             users[:, -1] = 1.0
         loss = float(np.mean(losses))
         if progress is not None:
             progress(epoch + 1, cfg.epochs, loss)
     return FMModel(
-        user_ids=user_ids, users=users, items=items, content=content, attrs=attrs,
+        user_ids=user_ids, users=users, items=items, content=content, attrs=attrs, rejects=rejects,
         meta={
             "config": cfg.__dict__, "train_pairs": n, "final_loss": loss,
             "train_seconds": round(time.perf_counter() - started, 2),

@@ -88,7 +88,7 @@ def _maxent(graph: KnowledgeGraph, model: FMModel | None, opts: Options) -> tupl
     return PopularityScorer(graph), settings, ThresholdRule.from_settings(settings, opts.max_turns)
 
 
-def _fm(rejection: Literal["none", "bounded"], temperature: float, confidence: float) -> Callable[
+def _fm(rejection: Literal["none", "bounded", "learned"], temperature: float, confidence: float) -> Callable[
         [KnowledgeGraph, FMModel | None, Options], tuple[Scorer, PolicySettings, DecisionRule]]:
     def factory(graph: KnowledgeGraph, model: FMModel | None, opts: Options) -> tuple[
             Scorer, PolicySettings, DecisionRule]:
@@ -116,6 +116,9 @@ _SPECS = [
                "none", True, _fm("none", 1.0, 0.5)),
     PolicySpec("fm-bounded", "FM + weighted entropy + tuned ask/recommend threshold; a 'no' subtracts at most "
                "the weight the attribute would add if accepted", "bounded", True, _fm("bounded", 1.0, 0.5)),
+    PolicySpec("fm-learned", "FM + weighted entropy + tuned threshold; a 'no' adds a rejection vector learned in "
+               "training (co-candidates having the attribute as negatives)", "learned", True,
+               _fm("learned", 1.0, 0.5)),
     PolicySpec("filter", "FM with a 'no' penalty of 30 logits: the prune rule in disguise (for reference)",
                "filter-strength", True, _filter),
 ]
