@@ -10,7 +10,9 @@ CLI=${CRS_CLI:-python -m crs.evals.cli}
 mkdir -p "$OUT" docs
 POLICIES=maxent,scpr,best,filter
 for ds in lastfm lastfm_star; do
-  $CLI train scorer --dataset "$ds" --data-dir "$DATA" --out "$OUT/fm_$ds.npz" | tee "$OUT/train_$ds.txt"
+  # trains on the train split, tunes best's settings on 1,000 valid episodes, stores them with the model
+  $CLI train scorer --dataset "$ds" --data-dir "$DATA" --out "$OUT/fm_$ds.npz" --json "$OUT/train_$ds.json" \
+    | tee "$OUT/train_$ds.txt"
   for rule in strict prune; do
     $CLI eval mcr --dataset "$ds" --data-dir "$DATA" --model "$OUT/fm_$ds.npz" --episodes 4000 --seed 0 \
       --max-turns 15 --topk 10 --no-rule "$rule" --compare "$POLICIES" \

@@ -225,6 +225,8 @@ def scorer(
     epochs: Annotated[int | None, typer.Option("--epochs", min=1)] = None,
     dim: Annotated[int | None, typer.Option("--dim", min=2)] = None,
     seed: Annotated[int, typer.Option("--seed")] = 0,
+    max_rejected: Annotated[int | None, typer.Option("--max-rejected", min=0, help="rejected attributes per "
+                            "training pair: learns the vectors policy fm-learned needs (default 0)")] = None,
     tune: Annotated[bool, typer.Option("--tune/--no-tune", help="tune the policy's settings on the valid "
                                        "split and store them with the model")] = True,
     tune_episodes: Annotated[int, typer.Option("--tune-episodes", min=1)] = 1000,
@@ -245,6 +247,8 @@ def scorer(
         config = replace(config, epochs=epochs)
     if dim is not None:
         config = replace(config, dim=dim)
+    if max_rejected is not None:
+        config = replace(config, max_rejected=max_rejected)
     started = time.process_time()
     with tqdm(total=config.epochs, desc=f"train {data.name}", unit="epoch", file=sys.stderr) as bar:
         def progress(epoch: int, total: int, loss: float) -> None:

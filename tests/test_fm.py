@@ -68,5 +68,27 @@ def test_bounded_rejection_never_outweighs_the_attribute(toy_graph: KnowledgeGra
 
 
 def test_unknown_policy_lists_the_known_ones(toy_graph: KnowledgeGraph) -> None:
-    with pytest.raises(KeyError, match="known policies: best, filter, fm-bounded, maxent, scpr"):
+    with pytest.raises(KeyError, match="known policies: best, filter, fm-bounded, fm-learned, maxent, scpr"):
         build_policy("nope", toy_graph)
+
+
+def test_learned_rejections_are_trained_saved_and_a_no_adds_exactly_their_term(
+        toy_graph: KnowledgeGraph, tmp_path: Path) -> None:
+    config = FMConfig(dim=8, epochs=30, batch_size=4, seed=1, lr=0.05, max_rejected=2)
+    model = train_fm(toy_graph, graph_pairs(toy_graph), config)
+    assert model.rejects is not None and np.abs(model.rejects).sum() > 0
+    path = tmp_path / "fm.npz"
+    model.save(path)
+    loaded = load_fm(path, toy_graph)
+    assert loaded.rejects is not None and np.array_equal(loaded.rejects, model.rejects)
+    scorer = build_policy("fm-learned", toy_graph, model=path, top_k=2).scorer
+    assert isinstance(scorer, FMScorer)
+    items = np.arange(toy_graph.n_items)
+    for attr in range(toy_graph.n_attributes):
+        # the learned term is N_r·q_v: exactly what a "no" to r changes, and nothing else
+        before = scorer.score(ScoringContext("u1", np.array([], dtype=np.int64), np.array([], dtype=np.int64)), items)
+        after = scorer.score(ScoringContext("u1", np.array([], dtype=np.int64), np.array([attr])), items)
+        assert np.allclose(after - before, scorer.q @ model.rejects[attr], atol=1e-4)
+    plain = train_fm(toy_graph, graph_pairs(toy_graph), SMALL)
+    with pytest.raises(ValueError, match="no learned rejection vectors"):
+        build_policy("fm-learned", toy_graph, model=plain, top_k=2)

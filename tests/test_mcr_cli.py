@@ -76,3 +76,38 @@ def test_own_catalog_and_interactions_with_enumerated_questions(tmp_path: Path) 
     # questions name a facet and are answered with all of the target's values in it, so the
     # six-facet catalog is solved in a few turns
     assert result["SR@15"] > 0.9 and 1 <= result["AT"] < 6
+
+
+@pytest.mark.slow
+def test_train_tunes_on_valid_and_eval_uses_and_reports_the_stored_settings_under_either_protocol(
+        tmp_path: Path) -> None:
+    from crs.kb.synth import synth_catalog, write_synth
+
+    catalog, interactions = write_synth(
+        synth_catalog(items=300, attributes=40, users=150, interactions=2400, seed=5, facets=4), tmp_path)
+    model = tmp_path / "fm.npz"
+    report = tmp_path / "train.json"
+    result = runner.invoke(app, ["train", "scorer", "--catalog", str(catalog), "--interactions", str(interactions),
+                                 "--out", str(model), "--tune-episodes", "60", "--questions", "binary",
+                                 "--json", str(report)])
+    assert result.exit_code == 0, result.output
+    tuned = json.loads(report.read_text())["tuned"]
+    assert tuned["split"] == "valid" and len(tuned["grid"]) == 15 and tuned["enumerate_facets"] is False
+    best_point = max(tuned["grid"], key=lambda r: (round(r["SR@15"], 4), -r["AT"]))
+    assert tuned["settings"] == {"temperature": best_point["temperature"], "confidence": best_point["confidence"]}
+    rows = {}
+    for questions in ("binary", "enumerated"):
+        out_json = tmp_path / f"{questions}.json"
+        code, out = mcr("--catalog", str(catalog), "--interactions", str(interactions), "--model", str(model),
+                        "--compare", "maxent,best", "--episodes", "80", "--questions", questions,
+                        "--json", str(out_json), "--table", str(tmp_path / "t.md"), "--plot", str(tmp_path / "p.png"))
+        assert code == 0, out
+        assert "settings tuned on the valid split" in out
+        rows[questions] = {r["policy"]: r for r in json.loads(out_json.read_text())}
+        assert rows[questions]["best"]["settings"] == tuned["settings"] and rows[questions]["best"]["tuned"] is True
+        assert rows[questions]["maxent"]["tuned"] is False
+        assert all(r["questions"] == questions for r in rows[questions].values())
+    # a yes/no about one attribute tells less than all of a facet's values: more turns to succeed
+    assert rows["binary"]["maxent"]["AT"] > rows["enumerated"]["maxent"]["AT"]
+    code, out = mcr("--catalog", str(catalog), "--interactions", str(interactions), "--questions", "maybe")
+    assert code == 2 and "--questions must be binary or enumerated" in out

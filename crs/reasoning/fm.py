@@ -69,7 +69,9 @@ class FMConfig:
     seed: int = 0
     # Rejected attributes sampled per training pair (0: no learned rejection vectors). They are
     # attributes of a co-candidate (an item sharing the opening attribute) that the target lacks,
-    # and that co-candidate is the negative: what a "no" in a dialogue tells apart.
+    # and that co-candidate is the negative: what a "no" in a dialogue tells apart. Off by
+    # default: on 1,000 valid episodes it moved best's SR@15 by 0.007 on LastFM* (10) and
+    # not up on LastFM's test split (6: 0.835 against 0.843), for twice the training time.
     max_rejected: int = 0
 
     @classmethod
