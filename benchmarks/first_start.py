@@ -35,7 +35,8 @@ def start(args: list[str], home: Path) -> dict[str, Any]:
         raise SystemExit(done.stderr)
     reply = json.loads(done.stdout.splitlines()[0])
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
-    return {"wall_seconds": round(wall, 2), "cpu_seconds": round(cpu, 2), "trained": "training the scorer" in done.stderr,
+    return {"wall_seconds": round(wall, 2), "cpu_seconds": round(cpu, 2),
+            "trained": "training the scorer" in done.stderr,
             "engine_notice": [line for line in done.stderr.splitlines() if line.startswith("crs: training")],
             "first_reply_action": reply["action"]}
 

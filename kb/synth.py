@@ -38,8 +38,9 @@ class SynthCatalog:
 
 
 def _zipf(n: int, exponent: float) -> np.ndarray:
-    weights = 1.0 / np.arange(1, n + 1) ** exponent
-    return weights / weights.sum()
+    weights: np.ndarray = 1.0 / np.arange(1, n + 1) ** exponent
+    share: np.ndarray = weights / weights.sum()
+    return share
 
 
 def synth_catalog(
@@ -63,7 +64,7 @@ def synth_catalog(
     if not 1 <= facets <= attributes:
         raise ValueError(f"facets must be between 1 and {attributes}")
     rng = np.random.default_rng(seed)
-    n_topics = topics or max(2, int(round(np.sqrt(attributes))))
+    n_topics = topics or max(2, round(np.sqrt(attributes)))
     attr_topic = rng.integers(0, n_topics, size=attributes)
     item_topic = rng.integers(0, n_topics, size=items)
     # Attributes of each topic, shuffled so the Zipf head is a random attribute.
@@ -95,7 +96,7 @@ def synth_catalog(
 
     # Activity: heavy-tailed, at least 3 each, summing to `interactions`.
     extra = interactions - 3 * users
-    activity = 3 + (rng.multinomial(extra, _zipf(users, 0.8)[rng.permutation(users)]) if extra else 0)
+    activity = 3 + rng.multinomial(extra, _zipf(users, 0.8)[rng.permutation(users)])
     likes = rng.integers(0, n_topics, size=(users, 2))
     second = rng.random(users) < 0.5  # half the users like a second topic
     pairs: list[tuple[str, str]] = []
@@ -128,7 +129,8 @@ def _picks(
         if len(topic_items[t]):
             draw = np.searchsorted(topic_cdf[t], rng.random(len(where)) * topic_cdf[t][-1], side="right")
             picked[where] = topic_items[t][draw.clip(0, len(topic_items[t]) - 1)]
-    return picked
+    result: np.ndarray = picked
+    return result
 
 
 def write_synth(catalog: SynthCatalog, folder: str | Path, name: str = "synth") -> tuple[Path, Path]:

@@ -118,12 +118,14 @@ class FMModel:
     def save(self, path: str | Path) -> None:
         path = Path(path)
         meta = {**self.meta, "format_version": FM_FORMAT_VERSION}
-        extra = {"rejects": self.rejects} if self.rejects is not None else {}
+        arrays: dict[str, Any] = {
+            "users": self.users, "items": self.items, "content": self.content, "attrs": self.attrs,
+            "user_ids": np.asarray(self.user_ids, dtype=str), "meta": np.asarray(json.dumps(meta)),
+        }
+        if self.rejects is not None:
+            arrays["rejects"] = self.rejects
         with path.open("wb") as handle:
-            np.savez_compressed(
-                handle, users=self.users, items=self.items, content=self.content, attrs=self.attrs,
-                user_ids=np.asarray(self.user_ids, dtype=str), meta=np.asarray(json.dumps(meta)), **extra,
-            )
+            np.savez_compressed(handle, **arrays)
 
 
 def load_fm(path: str | Path, graph: KnowledgeGraph | None = None) -> FMModel:
