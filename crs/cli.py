@@ -91,8 +91,9 @@ def _recommender(settings: Settings) -> Any:
 def _engine_line(rec: Any) -> str:
     """Which policy ranks the items, and with what settings (one line for the start of a chat)."""
     if rec.policy_name == "popularity":
-        why = "by popularity" if rec.graph.popularity.any() else "in catalog order: the catalog has no interactions"
-        return f"engine: popularity (items ranked {why})"
+        if rec.graph.popularity.any():
+            return "engine: popularity (items ranked by their interactions)"
+        return "engine: popularity (the catalog has no interactions: every item scores the same)"
     policy = rec.settings.policy
     return f"engine: {rec.policy_name} (trained scorer; temperature {policy.temperature:g})"
 
