@@ -6,7 +6,7 @@ the MCR benchmark. Policies that use a trained FM take a model (or a path to one
 it they train one on the graph's interactions and report how long that took.
 
 >>> sorted(POLICIES)
-['best', 'filter', 'fm-bounded', 'maxent', 'scpr']
+['best', 'filter', 'fm-bounded', 'fm-learned', 'maxent', 'scpr']
 >>> build_policy("nope", None)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
