@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from contextlib import suppress
 from pathlib import Path
 
 import pytest
@@ -90,15 +91,11 @@ def test_any_bytes_in_a_catalog_file(content: bytes) -> None:
 @example([{"user": "u", "item": "i", "timestamp": "soon"}], b"user,item\nu\n")
 def test_interactions_and_vocabularies(batch: list[object], content: bytes) -> None:
     for path in (_write(".jsonl", _lines(batch)), _write(".csv", content)):
-        try:
+        with suppress(CatalogError):  # loaded, or refused with the documented error
             load_interactions(path)
-        except CatalogError:
-            pass
     for path in (_write(".json", json.dumps(batch[0] if batch else None)), _write(".json", content)):
-        try:
+        with suppress(CatalogError):
             load_vocabulary(path)
-        except CatalogError:
-            pass
 
 
 setting_keys = st.sampled_from(["catalog", "persona", "policy", "memory", "max_message_chars", "state_dir",
