@@ -38,10 +38,15 @@ def _fail(message: str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
+_DATASETS = ("lastfm", "lastfm_star")
+
+
 def _settings(
     settings_file: Path | None, catalog: Path | None, dataset: str | None, data_dir: Path | None,
     state_dir: Path | None, **extra: Any,
 ) -> Settings:
+    if dataset is not None and dataset not in _DATASETS:
+        raise _fail(f"--dataset must be one of {', '.join(_DATASETS)}; got {dataset!r}")
     overrides: dict[str, Any] = {k: v for k, v in extra.items() if v is not None}
     for key, value in (("catalog", catalog), ("dataset", dataset), ("data_dir", data_dir),
                        ("state_dir", state_dir)):
@@ -135,6 +140,8 @@ def chat(
     policy: PolicyOpt = None,
 ) -> None:
     """Chat in the terminal. Without a TTY, reads one message per line from stdin."""
+    if not user.strip():
+        raise _fail("--user must not be empty")
     _check_persona(persona)
     rec = _recommender(_settings(settings_file, catalog, dataset, data_dir, state_dir, persona=persona,
                                  interactions=interactions, model=model, strategy=policy))
@@ -181,6 +188,7 @@ def demo(
     """Start the Gradio chat demo on http://127.0.0.1:PORT."""
     from crs.ui.web import launch
 
+    _check_free_port("127.0.0.1", port)
     _check_persona(persona)
     rec = _recommender(_settings(settings_file, catalog, dataset, data_dir, state_dir, persona=persona,
                                  interactions=interactions, model=model, strategy=policy))
@@ -200,11 +208,71 @@ def forget(
     left = report.pop("not_deleted", [])
     for what in report.pop("not_scrubbed", []):
         typer.echo(f"note: not scrubbed here: {what}", err=True)
+    if not left and not any(report.values()):
+        raise _fail(f"no user {user!r} is known here (nothing is stored about them); nothing was forgotten")
     typer.echo(f"forgot {user!r}: " + ", ".join(f"{n} {what}" for what, n in sorted(report.items())))
     if left:
         for what in left:
             typer.echo(f"error: not deleted: {what}", err=True)
         raise typer.Exit(1)
+
+
+def _check_free_port(host: str, port: int) -> None:
+    from crs.ui.server import PortInUse, bind
+
+    try:
+        bind(host, port).close()
+    except PortInUse as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="address to listen on")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="port to listen on")] = 8000,
+    settings_file: SettingsOpt = None,
+    catalog: CatalogOpt = None,
+    dataset: DatasetOpt = None,
+    data_dir: DataDirOpt = None,
+    state_dir: StateDirOpt = None,
+    persona: PersonaOpt = None,
+    insecure_no_auth: Annotated[bool, typer.Option(
+        "--insecure-no-auth", help="serve without tokens (one tenant, 'default'); only for a trusted network")] = False,
+    telegram: Annotated[bool, typer.Option(
+        "--telegram", help="also serve the Telegram webhook at /telegram/webhook (CRS_TELEGRAM_TOKEN, "
+        "CRS_TELEGRAM_SECRET)")] = False,
+) -> None:
+    """Serve the HTTP API for bots on http://HOST:PORT (tokens from CRS_API_TOKENS=tenant:token,...)."""
+    try:
+        from crs.ui.server import NoTokens, PortInUse, bind, resolve_tokens, run
+        from crs.ui.tenants import TenantError
+    except ImportError as exc:
+        raise _fail(f"crs serve needs the serve extra: pip install 'crs[serve]' ({exc.name} is missing)") from None
+    _check_persona(persona)
+    settings = _settings(settings_file, catalog, dataset, data_dir, state_dir, persona=persona)
+    try:
+        tokens = resolve_tokens(settings, insecure=insecure_no_auth)
+        if telegram:
+            settings = _telegram_settings(settings)
+        sock = bind(host, port)
+    except (NoTokens, TenantError, PortInUse) as exc:
+        raise _fail(str(exc)) from None
+    rec = _recommender(settings)  # a catalog or persona that cannot load fails here, in one line
+    auth = "no authentication" if tokens is None else f"tenants {', '.join(tokens.tenants)}"
+    typer.echo(f"crs serve: http://{host}:{port}/ ({auth}; API docs at /docs). Ctrl-C stops it.", err=True)
+    run(settings, sock=sock, tokens=tokens, recommender=rec, telegram=telegram)
+
+
+def _telegram_settings(settings: Settings) -> Settings:
+    try:
+        from crs.ui.telegram import TelegramConfigError, with_env
+    except ImportError as exc:
+        raise _fail(f"--telegram needs the telegram extra: pip install 'crs[telegram]' ({exc.name} is missing)") \
+            from None
+    try:
+        return with_env(settings)
+    except TelegramConfigError as exc:
+        raise _fail(str(exc)) from None
 
 
 def _mount_optional() -> None:

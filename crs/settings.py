@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from crs.language.llm.config import LLMSettings, TokenBudget
 from crs.language.nlu import MAX_CHARS
@@ -19,7 +19,7 @@ from crs.language.personas import Persona
 from crs.memory.config import MemorySettings, ProfileSettings, RerankerSettings
 from crs.reasoning.policy import PolicySettings
 
-__all__ = ["Settings", "SettingsError", "default_state_dir", "load_settings"]
+__all__ = ["ServeSettings", "Settings", "SettingsError", "TelegramSettings", "default_state_dir", "load_settings"]
 
 def default_state_dir() -> Path:
     """Where conversations and memories live: ``$CRS_HOME``, else ``~/.local/share/crs``."""
@@ -29,6 +29,29 @@ def default_state_dir() -> Path:
 
 class SettingsError(ValueError):
     """A settings file or value that cannot be used; the message names the file, line and key."""
+
+
+class TelegramSettings(BaseModel):
+    """The Telegram bot behind ``crs serve --telegram`` (env: CRS_TELEGRAM_TOKEN, CRS_TELEGRAM_SECRET)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    token: SecretStr | None = Field(None, description="the bot token from @BotFather")
+    secret_token: SecretStr | None = Field(
+        None, description="the secret Telegram sends in X-Telegram-Bot-Api-Secret-Token (set with setWebhook)")
+    tenant: str = Field("telegram", description="the tenant the bot's users belong to")
+    base_url: str = Field("https://api.telegram.org/bot", description="the Bot API; tests point it at loopback")
+
+
+class ServeSettings(BaseModel):
+    """The HTTP API for bots (``crs serve``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tokens: dict[str, SecretStr] = Field(
+        default_factory=dict, description="tenant -> bearer token (also CRS_API_TOKENS=tenant:token,...)")
+    max_body_bytes: int = Field(65536, ge=256, description="larger request bodies get 413")
+    telegram: TelegramSettings = Field(default_factory=TelegramSettings)
 
 
 class Settings(BaseModel):
@@ -56,6 +79,7 @@ class Settings(BaseModel):
     embeddings: bool = Field(True, description="map free text to attributes with offline embeddings")
     persona: str | Persona = Field("default", description="a bundled persona's name, a .yaml file, or a table")
     llm: LLMSettings = Field(default_factory=LLMSettings, description="optional chat model; default: none")
+    serve: ServeSettings = Field(default_factory=ServeSettings, description="`crs serve`: tenants, tokens, limits")
 
     @property
     def checkpoint_path(self) -> Path:
@@ -112,6 +136,7 @@ _SUBMODELS: dict[tuple[str, ...], type[BaseModel]] = {
     ("policy",): PolicySettings, ("llm",): LLMSettings, ("llm", "budget"): TokenBudget,
     ("memory_settings",): MemorySettings, ("memory_settings", "profile"): ProfileSettings,
     ("memory_settings", "reranker"): RerankerSettings,
+    ("serve",): ServeSettings, ("serve", "telegram"): TelegramSettings,
 }
 
 

@@ -1,0 +1,324 @@
+"""The HTTP API for bots: ``create_app(settings, tokens=...)`` gives a FastAPI app.
+
+Settings in, app out, nothing at module level: every worker process builds its own app and its
+own :class:`~crs.Recommender` (at startup, unless one is passed in). Each bearer token belongs to
+one tenant, and a tenant's user ids are its own (see :mod:`crs.ui.tenants`).
+"""
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Path
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from crs import InvalidInput, Recommender, Reply, Settings
+from crs.ui.errors import ApiError, error_response, install_error_handlers
+from crs.ui.metrics import CONTENT_TYPE_LATEST, ApiMetrics
+from crs.ui.readiness import readiness
+from crs.ui.schemas import (
+    ID_PATTERN,
+    ChatRequest,
+    ErrorBody,
+    ForgetReport,
+    MemoryOut,
+    ReplyOut,
+    reply_out,
+)
+from crs.ui.tenants import Tokens, scoped_user
+
+__all__ = ["INSECURE_TENANT", "create_app"]
+
+log = logging.getLogger(__name__)
+
+#: the one tenant of a server started with --insecure-no-auth
+INSECURE_TENANT = "default"
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    code: {"model": ErrorBody, "description": text}
+    for code, text in ((400, "the body is not valid JSON"), (401, "missing or wrong bearer token"),
+                       (404, "unknown session, user or memory"), (413, "the body is too large"),
+                       (422, "a field is missing, unknown or invalid"),
+                       (503, "a store does not answer"))
+}
+_UserId = Annotated[str, Path(pattern=ID_PATTERN, description="the person, in your tenant's own ids")]
+_MemoryId = Annotated[str, Path(pattern=ID_PATTERN)]
+
+
+def create_app(
+    settings: Settings,
+    *,
+    tokens: Tokens | None,
+    recommender: Recommender | None = None,
+    telegram: bool = False,
+) -> FastAPI:
+    """The API over ``recommender`` (built from ``settings`` at startup when not given).
+
+    ``tokens=None`` serves without authentication, as the one tenant ``default``; only
+    ``crs serve --insecure-no-auth`` asks for that. ``telegram`` adds the Telegram webhook
+    (``POST /telegram/webhook``, see :mod:`crs.ui.telegram`).
+    """
+    metrics = ApiMetrics()
+    box: dict[str, Any] = {"rec": recommender}
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        if box["rec"] is None:
+            box["rec"] = await run_in_threadpool(Recommender.from_settings, settings)
+        bot = None
+        if telegram:
+            from crs.ui.telegram import TelegramBot
+
+            bot = TelegramBot(box["rec"], settings.serve.telegram)
+            await bot.start()
+            app.state.telegram = bot
+        try:
+            yield
+        finally:
+            if bot is not None:
+                await bot.stop()
+
+    app = FastAPI(
+        title="crs",
+        summary="A conversational recommender for bots: chat turns, streaming, memories, forget-me.",
+        version="1",
+        lifespan=lifespan,
+        responses={422: _ERRORS[422]},
+    )
+    app.state.metrics = metrics
+    install_error_handlers(app, on_error=lambda code: metrics.errors.labels(code).inc())
+    app.add_middleware(_LimitBody, limit=settings.serve.max_body_bytes)
+    app.add_middleware(_CountRequests, metrics=metrics)
+    bearer = HTTPBearer(auto_error=False, description="a tenant's token (CRS_API_TOKENS=tenant:token)")
+
+    def rec() -> Recommender:
+        built = box["rec"]
+        if built is None:
+            raise ApiError(503, "starting", "the server is still starting")
+        return built  # type: ignore[no-any-return]
+
+    def tenant(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]) -> str:
+        if tokens is None:
+            return INSECURE_TENANT
+        found = tokens.tenant_of(credentials.credentials) if credentials is not None else None
+        if found is None:
+            reason = "a bearer token is required" if credentials is None else "the bearer token is not valid"
+            raise ApiError(401, "unauthorized", reason, headers={"WWW-Authenticate": "Bearer"})
+        return found
+
+    Tenant = Annotated[str, Depends(tenant)]  # noqa: N806 - a type alias
+
+    def turn(body: ChatRequest, user: str) -> Reply:
+        """One turn on a worker thread; bad input becomes a 4xx, never a 500."""
+        r = rec()
+        if body.text is not None:
+            _check_text(body.text, r.settings.max_message_chars)
+            try:
+                return r.chat(user, body.session_id, body.text)
+            except InvalidInput as exc:
+                raise ApiError(422, "invalid_input", str(exc)) from None
+        if r.state(user, body.session_id) is None:
+            raise ApiError(404, "unknown_session", f"there is no session {body.session_id!r} for this user; "
+                           "start it with a text message")
+        try:
+            return r.act(user, body.session_id, body.action.model_dump())  # type: ignore[union-attr]
+        except InvalidInput as exc:
+            raise ApiError(422, "invalid_action", str(exc)) from None
+
+    def counted(tenant_name: str, kind: str, started: float) -> None:
+        metrics.turns.labels(tenant_name, kind).inc()
+        metrics.turn_seconds.labels(kind).observe(time.perf_counter() - started)
+
+    @app.post("/v1/chat", response_model=ReplyOut, responses=_ERRORS, tags=["chat"])
+    async def chat(body: ChatRequest, who: Tenant) -> dict[str, Any]:
+        """One turn: the person's text or action in, the bot's reply out."""
+        started = time.perf_counter()
+        reply = await run_in_threadpool(turn, body, scoped_user(who, body.user_id))
+        counted(who, "text" if body.text is not None else "action", started)
+        return reply_out(reply)
+
+    @app.post("/v1/chat/stream", response_class=StreamingResponse, tags=["chat"],
+              responses={**_ERRORS, 200: {"description": "server-sent events: `reply` (the reply so far, "
+                                          "repeated as it grows), then `done` (the final reply)",
+                                          "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
+    async def chat_stream(body: ChatRequest, who: Tenant) -> StreamingResponse:
+        """The same turn as ``/v1/chat``, as server-sent events carrying the growing reply."""
+        started, user = time.perf_counter(), scoped_user(who, body.user_id)
+        if body.action is not None:
+            reply = await run_in_threadpool(turn, body, user)
+            counted(who, "action", started)
+            return _sse([("done", reply)])
+        r = rec()
+        _check_text(body.text or "", r.settings.max_message_chars)
+        replies = r.chat_stream(user, body.session_id, body.text or "")
+        close = getattr(replies, "close", lambda: None)  # a generator: closing it releases the session
+        try:  # the first step runs before the response starts, so its errors get a status code
+            first = await run_in_threadpool(next, replies, None)
+        except InvalidInput as exc:
+            await run_in_threadpool(close)
+            raise ApiError(422, "invalid_input", str(exc)) from None
+
+        async def events() -> AsyncIterator[str]:
+            current = first
+            try:
+                while current is not None:
+                    following = await run_in_threadpool(next, replies, None)
+                    yield _event("reply" if following is not None else "done", current)
+                    current = following
+                counted(who, "stream", started)
+            except Exception:
+                log.exception("a streamed turn failed")
+                metrics.errors.labels("internal_error").inc()
+                yield "event: error\ndata: " + json.dumps({"error": {"code": "internal_error", "message":
+                                                          "the reply could not be finished"}}) + "\n\n"
+            finally:
+                await run_in_threadpool(close)
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+    @app.get("/v1/users/{user_id}/memories", response_model=list[MemoryOut], responses=_ERRORS, tags=["memory"])
+    async def memories(user_id: _UserId, who: Tenant) -> list[dict[str, Any]]:
+        """What is remembered about a person (memories that still hold), newest first."""
+        entries = await run_in_threadpool(_memory_call, rec().memories, scoped_user(who, user_id))
+        return [_memory_out(e) for e in entries]
+
+    @app.delete("/v1/users/{user_id}/memories/{memory_id}", status_code=204, responses=_ERRORS, tags=["memory"])
+    async def forget_memory(user_id: _UserId, memory_id: _MemoryId, who: Tenant) -> Response:
+        """Delete one memory of a person."""
+        found = await run_in_threadpool(_memory_call, rec().forget_memory, scoped_user(who, user_id), memory_id)
+        if not found:
+            raise ApiError(404, "unknown_memory", f"user {user_id!r} has no memory {memory_id!r}")
+        return Response(status_code=204)
+
+    @app.delete("/v1/users/{user_id}", response_model=ForgetReport, responses=_ERRORS, tags=["memory"])
+    async def forget_user(user_id: _UserId, who: Tenant) -> dict[str, Any]:
+        """Forget-me: every memory, the profile and every conversation of a person."""
+        report = await run_in_threadpool(_memory_call, rec().forget, scoped_user(who, user_id))
+        if not any(report.values()):
+            raise ApiError(404, "unknown_user", f"nothing is stored about user {user_id!r}")
+        return {"user_id": user_id, "deleted": dict(report)}
+
+    @app.get("/healthz", tags=["operations"])
+    async def healthz() -> dict[str, str]:
+        """The process answers."""
+        return {"status": "ok"}
+
+    @app.get("/readyz", tags=["operations"], responses={503: {"description": "a store does not answer"}})
+    async def readyz() -> JSONResponse:
+        """Ready: the conversation store and the memory store answer."""
+        if box["rec"] is None:
+            return JSONResponse({"status": "starting", "checks": {}}, status_code=503)
+        checks = await run_in_threadpool(readiness, box["rec"])
+        ok = all(v == "ok" or v.startswith("off") for v in checks.values())
+        return JSONResponse({"status": "ready" if ok else "unavailable", "checks": checks},
+                            status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["operations"], response_class=Response,
+             responses={200: {"content": {CONTENT_TYPE_LATEST: {"schema": {"type": "string"}}}}})
+    async def prometheus() -> Response:
+        """Prometheus text format: turns, turn latency, errors, requests."""
+        return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
+
+    if telegram:
+        from crs.ui.telegram import add_webhook_route
+
+        add_webhook_route(app, settings.serve.telegram)
+    return app
+
+
+def _check_text(text: str, limit: int) -> None:
+    if len(text) > limit:
+        raise ApiError(422, "message_too_long", f"text is {len(text):,} characters; the limit is {limit:,}")
+    if not text.strip():
+        raise ApiError(422, "empty_message", "text is empty")
+
+
+def _memory_call(function: Any, *args: Any) -> Any:
+    from crs.memory import MemoryStoreError
+
+    try:
+        return function(*args)
+    except MemoryStoreError as exc:
+        raise ApiError(503, "memory_unavailable", f"long-term memory does not answer: {exc}") from None
+    except InvalidInput as exc:
+        raise ApiError(422, "invalid_input", str(exc)) from None
+
+
+def _memory_out(entry: Any) -> dict[str, Any]:
+    return {"id": entry.id, "kind": entry.kind, "text": entry.text, "attribute_ids": list(entry.attribute_ids),
+            "item_ids": list(entry.item_ids), "explicit": entry.explicit, "session_id": entry.session_id,
+            "created_at": entry.created_at, "confidence": entry.confidence}
+
+
+def _event(name: str, reply: Reply) -> str:
+    return f"event: {name}\ndata: {json.dumps(reply_out(reply), ensure_ascii=False)}\n\n"
+
+
+def _sse(events: list[tuple[str, Reply]]) -> StreamingResponse:
+    def body() -> Iterator[str]:
+        for name, reply in events:
+            yield _event(name, reply)
+
+    return StreamingResponse(body(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+
+class _CountRequests:
+    """Counts every request by route template (never the raw path: ids would explode the labels)."""
+
+    def __init__(self, app: ASGIApp, metrics: ApiMetrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = {"code": 500}
+
+        async def watch(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, watch)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.requests.labels(scope["method"], template, str(status["code"])).inc()
+
+
+
+class _LimitBody:
+    """413 for a body over ``limit`` bytes: at once when Content-Length says so, else as it arrives."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers") or ()).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.limit):
+            response = error_response(413, "body_too_large", f"the request body is larger than {self.limit:,} bytes")
+            await response(scope, receive, send)
+            return
+        seen = 0
+
+        async def counted() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.limit:
+                raise HTTPException(413, f"the request body is larger than {self.limit:,} bytes")
+            return message
+
+        await self.app(scope, counted, send)

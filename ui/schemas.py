@@ -1,0 +1,107 @@
+"""The HTTP API's request and response bodies (they are also its OpenAPI schema)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from crs import Reply, UserAction
+
+__all__ = [
+    "ID_PATTERN",
+    "ChatRequest",
+    "ErrorBody",
+    "ForgetReport",
+    "MemoryOut",
+    "QuestionOut",
+    "RecommendationOut",
+    "ReplyOut",
+    "reply_out",
+]
+
+#: user, session and memory ids: what a bot's ids look like, and nothing that needs escaping
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,127}$"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class ChatRequest(_Strict):
+    """One turn: either ``text`` (what the person typed) or ``action`` (a button they pressed)."""
+
+    user_id: str = Field(pattern=ID_PATTERN, description="the person, in your tenant's own ids")
+    session_id: str = Field(pattern=ID_PATTERN, description="the conversation; a new id starts a new one")
+    text: str | None = Field(None, description="the person's message (at most the server's max_message_chars)")
+    action: UserAction | None = Field(None, description="a structured action instead of text")
+
+    @model_validator(mode="after")
+    def _one_of(self) -> ChatRequest:
+        if (self.text is None) == (self.action is None):
+            raise ValueError("give exactly one of 'text' or 'action'")
+        return self
+
+
+class QuestionOut(_Strict):
+    facet: str
+    value: str
+    options: list[str]
+    option_ids: list[str] = Field(description="attribute ids of options, for a 'attributes' action")
+
+
+class RecommendationOut(_Strict):
+    id: str
+    name: str
+    why: str
+
+
+class ReplyOut(_Strict):
+    """The reply object of ``crs chat --json``, with the question's option ids for buttons."""
+
+    text: str
+    action: Literal["ask", "recommend", "clarify", "explain", "accepted", "restart", "greet", "thanks", "error"]
+    question: QuestionOut | None
+    recommendations: list[RecommendationOut]
+    candidates: int
+    turn: int
+
+
+def reply_out(reply: Reply) -> dict[str, Any]:
+    body = reply.to_json()
+    if reply.question is not None:
+        body["question"]["option_ids"] = list(reply.question.option_ids)
+    return body
+
+
+class MemoryOut(_Strict):
+    id: str
+    kind: str
+    text: str
+    attribute_ids: list[str]
+    item_ids: list[str]
+    explicit: bool = Field(description="stated by the person, not inferred")
+    session_id: str
+    created_at: datetime
+    confidence: float
+
+
+class ForgetReport(_Strict):
+    user_id: str
+    deleted: dict[str, int] = Field(description="what was removed, by kind")
+
+
+class ErrorDetail(BaseModel):
+    where: str
+    message: str
+
+
+class ErrorInfo(BaseModel):
+    code: str = Field(description="a stable machine-readable name, e.g. 'invalid_json'")
+    message: str
+    details: list[ErrorDetail] = Field(default_factory=list)
+
+
+class ErrorBody(BaseModel):
+    error: ErrorInfo

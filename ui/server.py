@@ -1,0 +1,85 @@
+"""Running the API: which tokens, which socket, then uvicorn.
+
+The socket is bound here, before uvicorn starts, so a port in use is one clear error
+(:class:`PortInUse`) instead of a server that logs a traceback and exits.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+from collections.abc import Mapping
+
+from crs import Recommender, Settings
+from crs.ui.tenants import Tokens, parse_tokens, tokens_from
+
+__all__ = ["NoTokens", "PortInUse", "bind", "check_port", "resolve_tokens", "run"]
+
+
+class PortInUse(OSError):
+    """The address cannot be bound; the message names the port and the option to change."""
+
+
+class NoTokens(ValueError):
+    """Authentication is on and no tenant has a token."""
+
+
+def check_port(port: int) -> int:
+    if not 1 <= port <= 65535:
+        raise PortInUse(f"--port must be between 1 and 65535, got {port}")
+    return port
+
+
+def resolve_tokens(
+    settings: Settings, env: Mapping[str, str] | None = None, *, insecure: bool = False,
+) -> Tokens | None:
+    """The tenants' tokens: ``CRS_API_TOKENS`` (wins) or ``serve.tokens`` in the settings.
+
+    ``None`` only with ``insecure`` and no token at all; without ``insecure`` an empty table
+    raises :class:`NoTokens`. Bad entries raise :class:`~crs.ui.tenants.TenantError`.
+    """
+    env = os.environ if env is None else env
+    spec = env.get("CRS_API_TOKENS", "").strip()
+    if spec:
+        tokens = parse_tokens(spec)
+    else:
+        tokens = tokens_from({t: s.get_secret_value() for t, s in settings.serve.tokens.items()})
+    if tokens.by_tenant:
+        return tokens
+    if insecure:
+        return None
+    raise NoTokens("no API token: set CRS_API_TOKENS=tenant:token (or [serve.tokens] in the settings file), "
+                   "or pass --insecure-no-auth to serve without authentication")
+
+
+def bind(host: str, port: int) -> socket.socket:
+    check_port(port)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise PortInUse(f"port {port} on {host} is already in use; choose another with --port") from None
+        if exc.errno == errno.EACCES:
+            raise PortInUse(f"port {port} needs privileges here; choose one above 1023 with --port") from None
+        raise PortInUse(f"cannot listen on {host}:{port} ({exc.strerror}); check --host and --port") from None
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def run(settings: Settings, *, sock: socket.socket, tokens: Tokens | None, recommender: Recommender | None = None,
+        telegram: bool = False, log_level: str = "info") -> None:
+    """Serve on a bound socket (:func:`bind`) until interrupted; the app is
+    :func:`crs.ui.http_api.create_app`'s."""
+    import uvicorn
+
+    from crs.ui.http_api import create_app
+
+    app = create_app(settings, tokens=tokens, recommender=recommender, telegram=telegram)
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, timeout_graceful_shutdown=10)
+    uvicorn.Server(config).run(sockets=[sock])
