@@ -3,10 +3,10 @@
 Each tenant's user ids are its own. The recommender sees ``<tenant>/<user id>``; a tenant name
 never holds ``/``, so two tenants' ``u1`` can never meet, whatever either sends.
 
->>> tokens = parse_tokens("shop:s3cret,news:0ther")
+>>> tokens = parse_tokens("shop:s3cret-shop,news:s3cret-news")
 >>> sorted(tokens.tenants)
 ['news', 'shop']
->>> tokens.tenant_of("s3cret")
+>>> tokens.tenant_of("s3cret-shop")
 'shop'
 >>> tokens.tenant_of("guess") is None
 True
