@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 
 import httpx
 import pytest
@@ -108,7 +108,7 @@ def test_stream_carries_the_growing_reply_and_ends_with_the_final_one(server: st
     assert [name for name, _ in events][-1] == "done"
     assert all(name == "reply" for name, _ in events[:-1])
     texts = [data["text"] for _, data in events]
-    assert all(later.startswith(earlier) or earlier == "" for earlier, later in zip(texts, texts[1:], strict=False))
+    assert all(later.startswith(earlier) or earlier == "" for earlier, later in itertools.pairwise(texts))
     final = events[-1][1]
     assert final["turn"] == 1 and final["action"] in ("ask", "recommend")
     # the streamed turn is a real turn: the session goes on from it
