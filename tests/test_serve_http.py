@@ -150,9 +150,9 @@ def test_bad_input_gets_clear_json_errors_never_a_500(server: str) -> None:
     streamed = httpx.post(url, content=chunks(), headers=json_ct)
     assert streamed.status_code == 413
     long = httpx.post(url, json={"user_id": "u", "session_id": "s", "text": "z" * 501}, headers=ACME)
-    assert long.status_code == 422 and long.json()["error"]["code"] == "message_too_long"
+    assert long.status_code == 422 and "text is 501 characters; the limit is 500" in long.json()["error"]["message"]
     empty = httpx.post(url, json={"user_id": "u", "session_id": "s", "text": "   "}, headers=ACME)
-    assert empty.status_code == 422 and empty.json()["error"]["code"] == "empty_message"
+    assert empty.status_code == 422 and "text must not be empty" in empty.json()["error"]["message"]
     bad_id = httpx.post(url, json={"user_id": "", "session_id": "s", "text": "hi"}, headers=ACME)
     assert bad_id.status_code == 422 and bad_id.json()["error"]["details"][0]["where"] == "user_id"
     bad_action = httpx.post(url, json={"user_id": "u", "session_id": "s", "action": {"type": "dance"}},

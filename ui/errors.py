@@ -39,8 +39,24 @@ def error_response(status: int, code: str, message: str, details: Sequence[dict[
 
 
 def _where(loc: Sequence[Any]) -> str:
-    parts = [str(p) for p in loc if p not in ("body",)]
+    # pydantic names union branches in the location ("tagged-union[...]", "none"); people don't
+    parts = [str(p) for p in loc if p != "body" and not str(p).startswith(("tagged-union[", "function-"))]
     return ".".join(parts) or "body"
+
+
+def _message(error: dict[str, Any], where: str) -> str:
+    kind, ctx = error.get("type"), error.get("ctx") or {}
+    if kind == "extra_forbidden":
+        return f"unknown field {where.rsplit('.', 1)[-1]!r}"
+    if kind == "missing":
+        return "this field is required"
+    if where == "text" and kind in ("string_pattern_mismatch", "string_too_short"):
+        return "text must not be empty or only spaces"
+    if where == "text" and kind in ("too_long", "string_too_long"):
+        return f"text is {len(str(error.get('input', ''))):,} characters; the limit is {ctx.get('max_length', '?'):,}"
+    if kind == "union_tag_not_found":
+        return f"needs a {ctx.get('discriminator', 'type')} (one of {ctx.get('expected_tags', '...')})"
+    return str(error.get("msg", "invalid"))
 
 
 def _validation(exc: RequestValidationError) -> JSONResponse:
@@ -50,18 +66,14 @@ def _validation(exc: RequestValidationError) -> JSONResponse:
         reason = (first.get("ctx") or {}).get("error", "")
         return error_response(400, "invalid_json", f"the request body is not valid JSON{': ' if reason else ''}"
                               f"{reason}")
+    # "action: Input should be None" only says that the optional field was given: not the problem
+    meaningful = [e for e in errors if tuple(e.get("loc", ()))[-1:] != ("none",)] or errors
     details = []
-    for e in errors:
+    for e in meaningful:
         where = _where(e.get("loc", ()))
-        if e.get("type") == "extra_forbidden":
-            message = f"unknown field {where.rsplit('.', 1)[-1]!r}"
-        elif e.get("type") == "missing":
-            message = "this field is required"
-        else:
-            message = str(e.get("msg", "invalid"))
-        details.append({"where": where, "message": message})
+        details.append({"where": where, "message": _message(e, where)})
     summary = "; ".join(f"{d['where']}: {d['message']}" for d in details[:3])
-    code = "unknown_field" if all(e.get("type") == "extra_forbidden" for e in errors) else "invalid_request"
+    code = "unknown_field" if all(e.get("type") == "extra_forbidden" for e in meaningful) else "invalid_request"
     return error_response(422, code, summary or "the request is not valid", details)
 
 

@@ -30,6 +30,7 @@ from crs.ui.schemas import (
     ForgetReport,
     MemoryOut,
     ReplyOut,
+    chat_request,
     reply_out,
 )
 from crs.ui.tenants import Tokens, scoped_user
@@ -47,6 +48,16 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
                        (404, "unknown session, user or memory"), (413, "the body is too large"),
                        (422, "a field is missing, unknown or invalid"),
                        (503, "a store does not answer"))
+}
+# One event of /v1/chat/stream (OpenAPI 3.2's itemSchema for text/event-stream).
+_SSE_EVENT = {
+    "type": "object",
+    "required": ["event", "data"],
+    "properties": {
+        "event": {"type": "string", "enum": ["reply", "done", "error"]},
+        "data": {"type": "string", "contentMediaType": "application/json", "contentSchema": {"oneOf": [
+            {"$ref": "#/components/schemas/ReplyOut"}, {"$ref": "#/components/schemas/ErrorBody"}]}},
+    },
 }
 _UserId = Annotated[str, Path(pattern=ID_PATTERN, description="the person, in your tenant's own ids")]
 _MemoryId = Annotated[str, Path(pattern=ID_PATTERN)]
@@ -66,6 +77,7 @@ def create_app(
     (``POST /telegram/webhook``, see :mod:`crs.ui.telegram`).
     """
     metrics = ApiMetrics()
+    Chat = chat_request(settings.max_message_chars)  # noqa: N806 - a model class
     box: dict[str, Any] = {"rec": recommender}
 
     @asynccontextmanager
@@ -119,7 +131,6 @@ def create_app(
         """One turn on a worker thread; bad input becomes a 4xx, never a 500."""
         r = rec()
         if body.text is not None:
-            _check_text(body.text, r.settings.max_message_chars)
             try:
                 return r.chat(user, body.session_id, body.text)
             except InvalidInput as exc:
@@ -137,7 +148,7 @@ def create_app(
         metrics.turn_seconds.labels(kind).observe(time.perf_counter() - started)
 
     @app.post("/v1/chat", response_model=ReplyOut, responses=_ERRORS, tags=["chat"])
-    async def chat(body: ChatRequest, who: Tenant) -> dict[str, Any]:
+    async def chat(body: Chat, who: Tenant) -> dict[str, Any]:
         """One turn: the person's text or action in, the bot's reply out."""
         started = time.perf_counter()
         reply = await run_in_threadpool(turn, body, scoped_user(who, body.user_id))
@@ -147,8 +158,8 @@ def create_app(
     @app.post("/v1/chat/stream", response_class=StreamingResponse, tags=["chat"],
               responses={**_ERRORS, 200: {"description": "server-sent events: `reply` (the reply so far, "
                                           "repeated as it grows), then `done` (the final reply)",
-                                          "content": {"text/event-stream": {"schema": {"type": "string"}}}}})
-    async def chat_stream(body: ChatRequest, who: Tenant) -> StreamingResponse:
+                                          "content": {"text/event-stream": {"itemSchema": _SSE_EVENT}}}})
+    async def chat_stream(body: Chat, who: Tenant) -> StreamingResponse:
         """The same turn as ``/v1/chat``, as server-sent events carrying the growing reply."""
         started, user = time.perf_counter(), scoped_user(who, body.user_id)
         if body.action is not None:
@@ -156,7 +167,6 @@ def create_app(
             counted(who, "action", started)
             return _sse([("done", reply)])
         r = rec()
-        _check_text(body.text or "", r.settings.max_message_chars)
         replies = r.chat_stream(user, body.session_id, body.text or "")
         close = getattr(replies, "close", lambda: None)  # a generator: closing it releases the session
         try:  # the first step runs before the response starts, so its errors get a status code
@@ -227,6 +237,7 @@ def create_app(
         """Prometheus text format: turns, turn latency, errors, requests."""
         return Response(metrics.render(), media_type=CONTENT_TYPE_LATEST)
 
+    app.openapi = lambda: _require_action_types(FastAPI.openapi(app))  # type: ignore[method-assign]
     if telegram:
         from crs.ui.telegram import add_webhook_route
 
@@ -234,11 +245,15 @@ def create_app(
     return app
 
 
-def _check_text(text: str, limit: int) -> None:
-    if len(text) > limit:
-        raise ApiError(422, "message_too_long", f"text is {len(text):,} characters; the limit is {limit:,}")
-    if not text.strip():
-        raise ApiError(422, "empty_message", "text is empty")
+def _require_action_types(schema: dict[str, Any]) -> dict[str, Any]:
+    """An action's ``type`` has a default in Python, but on the wire it picks the action: required."""
+    for component in schema.get("components", {}).get("schemas", {}).values():
+        kind = component.get("properties", {}).get("type", {})
+        if "const" in kind and "default" in kind:
+            required = component.setdefault("required", [])
+            if "type" not in required:
+                required.insert(0, "type")
+    return schema
 
 
 def _memory_call(function: Any, *args: Any) -> Any:

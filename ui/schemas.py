@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from crs import Reply, UserAction
 
@@ -18,6 +19,7 @@ __all__ = [
     "QuestionOut",
     "RecommendationOut",
     "ReplyOut",
+    "chat_request",
     "reply_out",
 ]
 
@@ -32,16 +34,27 @@ class _Strict(BaseModel):
 class ChatRequest(_Strict):
     """One turn: either ``text`` (what the person typed) or ``action`` (a button they pressed)."""
 
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "oneOf": [{"required": ["text"]}, {"required": ["action"]}]})
+
     user_id: str = Field(pattern=ID_PATTERN, description="the person, in your tenant's own ids")
     session_id: str = Field(pattern=ID_PATTERN, description="the conversation; a new id starts a new one")
-    text: str | None = Field(None, description="the person's message (at most the server's max_message_chars)")
-    action: UserAction | None = Field(None, description="a structured action instead of text")
+    text: str | SkipJsonSchema[None] = Field(
+        None, min_length=1, pattern=r"\S", description="the person's message (not only spaces)")
+    action: UserAction | SkipJsonSchema[None] = Field(None, description="a structured action instead of text")
 
     @model_validator(mode="after")
     def _one_of(self) -> ChatRequest:
         if (self.text is None) == (self.action is None):
             raise ValueError("give exactly one of 'text' or 'action'")
         return self
+
+
+def chat_request(max_chars: int) -> type[ChatRequest]:
+    """The request model of a server whose messages may have at most ``max_chars`` characters."""
+    text = (str | SkipJsonSchema[None], Field(None, min_length=1, max_length=max_chars, pattern=r"\S",
+                                              description="the person's message (not only spaces)"))
+    return create_model("ChatRequest", __base__=ChatRequest, text=text)  # type: ignore[call-overload, no-any-return]
 
 
 class QuestionOut(_Strict):
