@@ -1,0 +1,157 @@
+"""Load on ``crs serve``: concurrent clients on loopback, the offline engine, real HTTP turns.
+
+    python benchmarks/api_load.py [--clients 16] [--turns 40] [--no-memory] [--out benchmarks/out/api_load.json]
+
+Starts ``crs serve`` (bundled catalog, long-term memory on unless --no-memory) on a free
+loopback port, lets each client hold conversations (a genre and decade of its own, no, yes,
+"just recommend something", "why the first one?", then picks the first item with an action)
+until it has sent ``--turns`` turns, after one warm-up conversation per client that is not
+counted. Prints and writes throughput and p50/p95/p99 per-turn latency (client side, whole
+HTTP round trip) and checks the floor: p95 <= 100 ms per turn.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+FLOOR_P95_MS = 100.0
+TOKEN = "bench-token-123"
+GENRES = ["jazz", "rock", "pop", "folk", "electronic", "hip hop", "metal", "soul", "classical", "blues"]
+DECADES = ["60s", "70s", "80s", "90s", "2000s"]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(home: Path, memory: bool) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    settings = home / "crs.toml"
+    settings.write_text(f"memory = {'true' if memory else 'false'}\n", "utf-8")
+    env = {**os.environ, "HOME": str(home), "CRS_HOME": str(home / "crs"), "CRS_API_TOKENS": f"bench:{TOKEN}"}
+    proc = subprocess.Popen([sys.executable, "-m", "crs.cli", "serve", "--port", str(port), "--settings",
+                             str(settings)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"crs serve exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("crs serve did not become ready")
+
+
+def conversation(client: httpx.Client, url: str, who: str, session: str, n: int) -> list[tuple[str, float]]:
+    """One conversation; returns (kind, seconds) of each turn: ``text``, or ``accept`` for the
+    pick that ends it (where long-term memory reflects on the session)."""
+    lines = [f"{GENRES[n % 10]} from the {DECADES[n // 10 % 5]}", "no", "yes", "just recommend something",
+             "why the first one?"]
+    latencies: list[tuple[str, float]] = []
+    last: dict[str, object] = {}
+    for line in lines:
+        t0 = time.perf_counter()
+        response = client.post(f"{url}/v1/chat", json={"user_id": who, "session_id": session, "text": line})
+        latencies.append(("text", time.perf_counter() - t0))
+        response.raise_for_status()
+        last = response.json()
+    recs = last.get("recommendations") or []
+    if recs:
+        item = recs[0]["id"]  # type: ignore[index]
+        t0 = time.perf_counter()
+        client.post(f"{url}/v1/chat", json={"user_id": who, "session_id": session,
+                                            "action": {"type": "accept_item", "item_id": item}}).raise_for_status()
+        latencies.append(("accept", time.perf_counter() - t0))
+    return latencies
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--turns", type=int, default=40, help="counted turns per client (after warm-up)")
+    parser.add_argument("--no-memory", action="store_true", help="serve without long-term memory")
+    parser.add_argument("--out", type=Path, default=None, help="write the JSON result here")
+    args = parser.parse_args()
+
+    load_before = os.getloadavg()[0]
+    with tempfile.TemporaryDirectory(prefix="crs-load-") as tmp:
+        proc, url = start_server(Path(tmp), memory=not args.no_memory)
+        try:
+            per_client: list[list[tuple[str, float]]] = [[] for _ in range(args.clients)]
+            ready = threading.Barrier(args.clients + 1)
+
+            def client_loop(index: int) -> None:
+                with httpx.Client(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as client:
+                    conversation(client, url, f"warm{index}", "warm", index)
+                    ready.wait()
+                    n = 0
+                    while len(per_client[index]) < args.turns:
+                        per_client[index] += conversation(client, url, f"c{index}-{n}", f"s{n}", index * 7 + n)
+                        n += 1
+                    del per_client[index][args.turns:]
+
+            threads = [threading.Thread(target=client_loop, args=(i,)) for i in range(args.clients)]
+            for t in threads:
+                t.start()
+            ready.wait()  # every client has warmed up; the clock starts now
+            start = time.perf_counter()
+            for t in threads:
+                t.join()
+            wall = time.perf_counter() - start
+        finally:
+            proc.terminate()
+            proc.wait(timeout=30)
+
+    latencies = sorted(x * 1000 for xs in per_client for _, x in xs)
+    cuts = statistics.quantiles(latencies, n=100, method="inclusive")
+    by_kind = {}
+    for kind in ("text", "accept"):
+        these = [x * 1000 for xs in per_client for k, x in xs if k == kind]
+        if len(these) >= 2:
+            q = statistics.quantiles(these, n=100, method="inclusive")
+            by_kind[kind] = {"turns": len(these), "p50": round(q[49], 1), "p95": round(q[94], 1)}
+    result = {
+        "command": "python benchmarks/api_load.py " + " ".join(sys.argv[1:]),
+        "clients": args.clients,
+        "turns": len(latencies),
+        "memory": not args.no_memory,
+        "catalog": "bundled albums",
+        "wall_seconds": round(wall, 3),
+        "throughput_turns_per_second": round(len(latencies) / wall, 1),
+        "latency_ms": {"p50": round(cuts[49], 1), "p95": round(cuts[94], 1), "p99": round(cuts[98], 1),
+                       "mean": round(statistics.fmean(latencies), 1), "max": round(latencies[-1], 1)},
+        "latency_ms_by_turn": by_kind,
+        "floor_p95_ms": FLOOR_P95_MS,
+        "floor_met": cuts[94] <= FLOOR_P95_MS,
+        "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
+                    "load_average_1m_before": round(load_before, 2)},
+    }
+    print(json.dumps(result, indent=2))
+    if args.out is not None:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+    if not result["floor_met"]:
+        raise SystemExit(f"p95 {cuts[94]:.1f} ms is over the floor of {FLOOR_P95_MS:.0f} ms")
+
+
+if __name__ == "__main__":
+    main()
