@@ -265,14 +265,16 @@ def serve(
 
 def _telegram_settings(settings: Settings) -> Settings:
     try:
-        from crs.ui.telegram import TelegramConfigError, with_env
+        from crs.ui.telegram import TelegramConfigError, check_bot, with_env
     except ImportError as exc:
         raise _fail(f"--telegram needs the telegram extra: pip install 'crs[telegram]' ({exc.name} is missing)") \
             from None
     try:
-        return with_env(settings)
+        settings = with_env(settings)
+        typer.echo(f"crs serve: Telegram bot @{check_bot(settings.serve.telegram)}", err=True)
     except TelegramConfigError as exc:
         raise _fail(str(exc)) from None
+    return settings
 
 
 def _mount_optional() -> None:

@@ -5,15 +5,19 @@ Updates are Telegram's own webhook payloads; each test checks the exact Bot API 
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Iterator
 from itertools import count
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from tests.fake_telegram import BOT, FakeBotApi, fake_bot_api
-from tests.live_server import crs_serve
+from tests.live_server import crs_serve, free_port
 
 TOKEN = "123456:TEST-token_for-the-fake"
 SECRET = "webhook-secret_42"
@@ -84,7 +88,8 @@ def bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bot]:
         settings.write_text(f'[serve.telegram]\nbase_url = "{base_url}"\n', "utf-8")
         env = {"CRS_API_TOKENS": f"acme:{API_TOKEN}", "CRS_TELEGRAM_TOKEN": TOKEN, "CRS_TELEGRAM_SECRET": SECRET}
         with crs_serve(home, "--settings", str(settings), "--telegram", env=env) as (url, _):
-            assert [m for m, _ in api.calls] == ["getMe"]  # the bot introduced itself at startup
+            # the command line checked the token, then the app introduced itself: nothing else yet
+            assert [m for m, _ in api.calls] == ["getMe", "getMe"]
             api.take()
             yield Bot(url, api)
 
@@ -168,6 +173,19 @@ def test_start_begins_a_new_conversation_in_the_chat(bot: Bot) -> None:
     assert bot.tap(555, f"{turn}:y", question)[0][1]["text"] == "That choice is no longer open."
     fresh = sent(bot.send(555, "jazz"))
     assert buttons(fresh)[0][1].startswith("2:")  # turn 1 was the greeting of the new conversation
+
+
+def test_a_wrong_bot_token_stops_the_server_with_one_line(tmp_path: Path) -> None:
+    with fake_bot_api(TOKEN) as (base_url, _):
+        settings = tmp_path / "crs.toml"
+        settings.write_text(f'[serve.telegram]\nbase_url = "{base_url}"\n', "utf-8")
+        env = {**os.environ, "HOME": str(tmp_path), "CRS_HOME": str(tmp_path / "crs"),
+               "CRS_API_TOKENS": f"acme:{API_TOKEN}", "CRS_TELEGRAM_TOKEN": "999:wrong", "CRS_TELEGRAM_SECRET": SECRET}
+        out = subprocess.run([sys.executable, "-m", "crs.cli", "serve", "--telegram", "--settings", str(settings),
+                              "--port", str(free_port())], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 2
+    assert out.stderr.strip() == "crs: error: Telegram refused the bot token (CRS_TELEGRAM_TOKEN); check it with " \
+                                 "@BotFather"
 
 
 def test_non_text_messages_get_a_hint(bot: Bot) -> None:

@@ -32,7 +32,7 @@ from crs.ui.errors import error_response
 from crs.ui.tenants import check_tenant, scoped_user
 from crs.ui.web import QuickReply, quick_replies
 
-__all__ = ["WEBHOOK_PATH", "TelegramBot", "TelegramConfigError", "add_webhook_route", "callback_code",
+__all__ = ["WEBHOOK_PATH", "TelegramBot", "TelegramConfigError", "add_webhook_route", "callback_code", "check_bot",
            "with_env"]
 
 log = logging.getLogger(__name__)
@@ -67,6 +67,25 @@ def with_env(settings: Settings, env: Mapping[str, str] | None = None) -> Settin
     telegram = tg.model_copy(update={"token": token, "secret_token": secret})
     serve = settings.serve.model_copy(update={"telegram": TelegramSettings.model_validate(telegram.model_dump())})
     return settings.model_copy(update={"serve": serve})
+
+
+def check_bot(config: TelegramSettings) -> str:
+    """Ask the Bot API who the bot is (before serving): its @username, or a clear error."""
+    from telegram import Bot
+    from telegram.error import InvalidToken, TelegramError
+
+    async def who() -> str:
+        assert config.token is not None
+        async with Bot(config.token.get_secret_value(), base_url=config.base_url) as bot:
+            return str(bot.username)
+
+    try:
+        return asyncio.run(who())
+    except InvalidToken:
+        raise TelegramConfigError("Telegram refused the bot token (CRS_TELEGRAM_TOKEN); check it with @BotFather") \
+            from None
+    except TelegramError as exc:
+        raise TelegramConfigError(f"cannot reach the Telegram Bot API at {config.base_url}: {exc}") from None
 
 
 def callback_code(choice: QuickReply, reply: Reply) -> str:
