@@ -258,6 +258,8 @@ def serve(
     except (NoTokens, TenantError, PortInUse) as exc:
         raise _fail(str(exc)) from None
     rec = _recommender(settings)  # a catalog or persona that cannot load fails here, in one line
+    if tokens is None and host not in ("127.0.0.1", "localhost", "::1"):
+        typer.echo(f"crs serve: warning: no authentication, and {host} is reachable from other machines", err=True)
     auth = "no authentication" if tokens is None else f"tenants {', '.join(tokens.tenants)}"
     typer.echo(f"crs serve: http://{host}:{port}/ ({auth}; API docs at /docs). Ctrl-C stops it.", err=True)
     run(settings, sock=sock, tokens=tokens, recommender=rec, telegram=telegram)
