@@ -60,7 +60,7 @@ def test_a_turn_returns_the_reply_object_of_crs_chat_json(server: str) -> None:
     first = chat(server, ACME, "ann", "s1", "something calm from the 60s")
     assert first.status_code == 200
     body = first.json()
-    assert set(body) == {"text", "action", "question", "recommendations", "candidates", "turn"}
+    assert set(body) == {"text", "action", "question", "recommendations", "candidates", "turn", "pending"}
     assert body["action"] == "ask" and body["turn"] == 1 and body["candidates"] > 0
     assert set(body["question"]) == {"facet", "value", "options", "option_ids"}
     # a button press: the first offered value, sent back by id
@@ -68,6 +68,15 @@ def test_a_turn_returns_the_reply_object_of_crs_chat_json(server: str) -> None:
     second = chat(server, ACME, "ann", "s1", action={"type": "attributes", "accept": [option]})
     assert second.status_code == 200 and second.json()["turn"] == 2
     assert second.json()["candidates"] <= body["candidates"]
+
+
+def test_a_clarification_keeps_the_open_question_with_its_ids(server: str) -> None:
+    asked = chat(server, ACME, "kim", "s1", "jazz").json()
+    unclear = chat(server, ACME, "kim", "s1", "qwzx blorp").json()
+    assert unclear["pending"] is not None
+    assert unclear["pending"]["question"]["option_ids"] == asked["question"]["option_ids"]
+    # the open question can still be answered by a button
+    assert chat(server, ACME, "kim", "s1", action={"type": "answer", "yes": True}).status_code == 200
 
 
 # ------------------------------------------------------------------ tenants

@@ -138,6 +138,17 @@ def test_a_whole_conversation_with_buttons(bot: Bot) -> None:
     assert [label for label, _ in buttons(chosen)] == ["Start over"]
 
 
+def test_buttons_stay_under_a_clarification_and_still_answer_the_open_question(bot: Bot) -> None:
+    bot.send(444, "/start")
+    question = sent(bot.send(444, "jazz"))
+    unclear = sent(bot.send(444, "qwzx blorp"))
+    assert unclear["text"] != question["text"]
+    labels = buttons(unclear)
+    assert [label for label, _ in labels[:2]] == ["Yes", "No"]
+    answered = sent(bot.tap(444, labels[0][1], unclear))  # "Yes" answers the question still open
+    assert answered["text"] not in (question["text"], unclear["text"])
+
+
 def test_memories_and_forget_commands(bot: Bot) -> None:
     bot.send(888, "/start")
     bot.send(888, "I love jazz")

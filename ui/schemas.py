@@ -16,9 +16,11 @@ __all__ = [
     "ErrorBody",
     "ForgetReport",
     "MemoryOut",
+    "PendingOut",
     "QuestionOut",
     "RecommendationOut",
     "ReplyOut",
+    "ShownItemOut",
     "chat_request",
     "reply_out",
 ]
@@ -70,8 +72,20 @@ class RecommendationOut(_Strict):
     why: str
 
 
+class ShownItemOut(_Strict):
+    id: str
+    name: str
+
+
+class PendingOut(_Strict):
+    """What is still open under a clarification or an explanation: a question, or a list."""
+
+    question: QuestionOut | None
+    recommendations: list[ShownItemOut]
+
+
 class ReplyOut(_Strict):
-    """The reply object of ``crs chat --json``, with the question's option ids for buttons."""
+    """The reply object of ``crs chat --json``, with the questions' option ids for buttons."""
 
     text: str
     action: Literal["ask", "recommend", "clarify", "explain", "accepted", "restart", "greet", "thanks", "error"]
@@ -79,12 +93,16 @@ class ReplyOut(_Strict):
     recommendations: list[RecommendationOut]
     candidates: int
     turn: int
+    pending: PendingOut | None
 
 
 def reply_out(reply: Reply) -> dict[str, Any]:
     body = reply.to_json()
     if reply.question is not None:
         body["question"]["option_ids"] = list(reply.question.option_ids)
+    pending = reply.pending
+    if pending is not None and pending.question is not None and body.get("pending"):
+        body["pending"]["question"]["option_ids"] = list(pending.question.option_ids)
     return body
 
 

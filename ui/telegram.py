@@ -99,11 +99,12 @@ def callback_code(choice: QuickReply, reply: Reply) -> str:
     kind = action["type"]
     if kind == "answer":
         code = "y" if action["yes"] else "n"
-    elif kind == "attributes":
-        ids = reply.question.option_ids if reply.question is not None else []
+    elif kind == "attributes":  # the question may be one still open under a clarification
+        question = reply.open_question
+        ids = question.option_ids if question is not None else []
         code = f"o{ids.index(action['accept'][0])}"
     elif kind == "accept_item":
-        code = f"i{[r.id for r in reply.recommendations].index(action['item_id'])}"
+        code = f"i{[r.id for r in reply.open_recommendations].index(action['item_id'])}"
     elif kind == "reject_items":
         code = "none"
     elif kind == "recommend_now":
