@@ -167,6 +167,10 @@ def test_bad_input_gets_clear_json_errors_never_a_500(server: str) -> None:
     bad_action = httpx.post(url, json={"user_id": "u", "session_id": "s", "action": {"type": "dance"}},
                             headers=ACME)
     assert bad_action.status_code == 422
+    # found by Schemathesis: a null text beside a malformed action was once a 500
+    null_text = httpx.post(url, json={"user_id": "u", "session_id": "s", "text": None, "action": []}, headers=ACME)
+    assert null_text.status_code == 422
+    assert {d["where"] for d in null_text.json()["error"]["details"]} == {"text", "action"}
     not_json = httpx.post(url, content=b"user_id=u", headers={**ACME, "Content-Type": "text/plain"})
     assert 400 <= not_json.status_code < 500
     started = chat(server, ACME, "eve", "s1", "jazz")

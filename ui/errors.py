@@ -40,7 +40,8 @@ def error_response(status: int, code: str, message: str, details: Sequence[dict[
 
 def _where(loc: Sequence[Any]) -> str:
     # pydantic names union branches in the location ("tagged-union[...]", "none"); people don't
-    parts = [str(p) for p in loc if p != "body" and not str(p).startswith(("tagged-union[", "function-"))]
+    parts = [str(p) for p in loc
+             if p != "body" and not str(p).startswith(("tagged-union[", "function-", "constrained-"))]
     return ".".join(parts) or "body"
 
 
@@ -56,7 +57,7 @@ def _message(error: dict[str, Any], where: str) -> str:
         return f"text is {len(str(error.get('input', ''))):,} characters; the limit is {ctx.get('max_length', '?'):,}"
     if kind == "union_tag_not_found":
         return f"needs a {ctx.get('discriminator', 'type')} (one of {ctx.get('expected_tags', '...')})"
-    return str(error.get("msg", "invalid"))
+    return str(error.get("msg", "invalid")).removeprefix("Value error, ")
 
 
 def _validation(exc: RequestValidationError) -> JSONResponse:

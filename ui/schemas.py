@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, create_model, model_validator
-from pydantic.json_schema import SkipJsonSchema
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model, model_validator
 
 from crs import Reply, UserAction
 
@@ -41,9 +40,11 @@ class ChatRequest(_Strict):
 
     user_id: str = Field(pattern=ID_PATTERN, description="the person, in your tenant's own ids")
     session_id: str = Field(pattern=ID_PATTERN, description="the conversation; a new id starts a new one")
-    text: str | SkipJsonSchema[None] = Field(
-        None, min_length=1, pattern=r"\S", description="the person's message (not only spaces)")
-    action: UserAction | SkipJsonSchema[None] = Field(None, description="a structured action instead of text")
+    # Either field may be left out, but never sent as null: the default (None) is not validated,
+    # an explicit null is, and fails, as the schema says.
+    text: Annotated[str, StringConstraints(min_length=1, pattern=r"\S")] = Field(  # type: ignore[assignment]
+        None, description="the person's message (not only spaces)")
+    action: UserAction = Field(None, description="a structured action instead of text")  # type: ignore[assignment]
 
     @model_validator(mode="after")
     def _one_of(self) -> ChatRequest:
@@ -54,8 +55,9 @@ class ChatRequest(_Strict):
 
 def chat_request(max_chars: int) -> type[ChatRequest]:
     """The request model of a server whose messages may have at most ``max_chars`` characters."""
-    text = (str | SkipJsonSchema[None], Field(None, min_length=1, max_length=max_chars, pattern=r"\S",
-                                              description="the person's message (not only spaces)"))
+    # the constraints sit on the string itself: on the optional field they would also meet null
+    constrained = Annotated[str, StringConstraints(min_length=1, max_length=max_chars, pattern=r"\S")]
+    text = (constrained, Field(None, description="the person's message (not only spaces)"))
     return create_model("ChatRequest", __base__=ChatRequest, text=text)  # type: ignore[call-overload, no-any-return]
 
 
