@@ -54,6 +54,11 @@ def test_memory_that_does_not_answer_is_503_and_not_ready(tmp_path: Path, toy_gr
         assert listed.status_code == 503 and listed.json()["error"]["code"] == "memory_unavailable"
         # the conversation itself still works without memory
         assert client.post("/v1/chat", json={"user_id": "u1", "session_id": "s", "text": "jazz"}).status_code == 200
+        # forget-me deletes what it can and says, with a 503, what is left
+        forgot = client.delete("/v1/users/u1")
+        assert forgot.status_code == 503 and forgot.json()["error"]["code"] == "partly_forgotten"
+        assert "long-term memories" in forgot.json()["error"]["message"]
+        assert rec.state("default/u1", "s") is None  # the conversation went all the same
 
 
 def test_without_memory_in_the_settings_ready_says_so(tmp_path: Path, toy_graph: KnowledgeGraph) -> None:

@@ -211,10 +211,14 @@ def create_app(
     @app.delete("/v1/users/{user_id}", response_model=ForgetReport, responses=_ERRORS, tags=["memory"])
     async def forget_user(user_id: _UserId, who: Tenant) -> dict[str, Any]:
         """Forget-me: every memory, the profile and every conversation of a person."""
-        report = await run_in_threadpool(_memory_call, rec().forget, scoped_user(who, user_id))
+        report = dict(await run_in_threadpool(_memory_call, rec().forget, scoped_user(who, user_id)))
+        left = report.pop("not_deleted", [])
+        not_scrubbed = report.pop("not_scrubbed", [])
+        if left:  # what could go went; say what is left, and that a retry is needed
+            raise ApiError(503, "partly_forgotten", "not everything could be deleted; try again: " + "; ".join(left))
         if not any(report.values()):
             raise ApiError(404, "unknown_user", f"nothing is stored about user {user_id!r}")
-        return {"user_id": user_id, "deleted": dict(report)}
+        return {"user_id": user_id, "deleted": report, "not_scrubbed": not_scrubbed}
 
     @app.get("/healthz", tags=["operations"])
     async def healthz() -> dict[str, str]:

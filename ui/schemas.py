@@ -123,6 +123,8 @@ class MemoryOut(_Strict):
 class ForgetReport(_Strict):
     user_id: str
     deleted: dict[str, int] = Field(description="what was removed, by kind")
+    not_scrubbed: list[str] = Field(default_factory=list,
+                                    description="files only a memory server can scrub (deleted through its API)")
 
 
 class ErrorDetail(BaseModel):

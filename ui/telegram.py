@@ -279,8 +279,11 @@ class TelegramBot:
         user, _ = self._who(update)
         chat = update.effective_chat
         assert chat is not None
-        report = await asyncio.to_thread(self.rec.forget, user)
-        if any(report.values()):
+        report = dict(await asyncio.to_thread(self.rec.forget, user))
+        report.pop("not_scrubbed", None)
+        if report.get("not_deleted"):
+            text = "I could not forget everything right now (my memory store did not answer). Please try /forget again."
+        elif any(report.values()):
             text = (f"Done: I forgot everything about you ({report.get('memories', 0)} memories, "
                     f"{report.get('threads', 0)} conversations).")
         else:
