@@ -22,6 +22,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from crs import InvalidInput, Recommender, Reply, Settings
 from crs.ui.errors import ApiError, error_response, install_error_handlers
 from crs.ui.metrics import CONTENT_TYPE_LATEST, ApiMetrics
+from crs.ui.pump import ThreadPump
 from crs.ui.readiness import readiness
 from crs.ui.schemas import (
     ID_PATTERN,
@@ -167,29 +168,35 @@ def create_app(
             counted(who, "action", started)
             return _sse([("done", reply)])
         r = rec()
-        replies = r.chat_stream(user, body.session_id, body.text or "")
-        close = getattr(replies, "close", lambda: None)  # a generator: closing it releases the session
-        try:  # the first step runs before the response starts, so its errors get a status code
-            first = await run_in_threadpool(next, replies, None)
-        except InvalidInput as exc:
-            await run_in_threadpool(close)
-            raise ApiError(422, "invalid_input", str(exc)) from None
+        pump = ThreadPump(lambda: r.chat_stream(user, body.session_id, body.text or ""))
+        kind, first = await pump.get()  # the first step runs before the response starts: errors get a status
+        if kind == "error":
+            if isinstance(first, InvalidInput):
+                raise ApiError(422, "invalid_input", str(first)) from None
+            raise first
+        if kind == "end":
+            raise ApiError(500, "internal_error", "the turn gave no reply")
 
         async def events() -> AsyncIterator[str]:
             current = first
             try:
-                while current is not None:
-                    following = await run_in_threadpool(next, replies, None)
-                    yield _event("reply" if following is not None else "done", current)
-                    current = following
-                counted(who, "stream", started)
-            except Exception:
-                log.exception("a streamed turn failed")
-                metrics.errors.labels("internal_error").inc()
-                yield "event: error\ndata: " + json.dumps({"error": {"code": "internal_error", "message":
-                                                          "the reply could not be finished"}}) + "\n\n"
+                while True:
+                    kind, value = await pump.get()
+                    if kind == "item":
+                        yield _event("reply", current)
+                        current = value
+                    elif kind == "end":
+                        yield _event("done", current)
+                        counted(who, "stream", started)
+                        return
+                    else:
+                        log.error("a streamed turn failed", exc_info=value)
+                        metrics.errors.labels("internal_error").inc()
+                        yield "event: error\ndata: " + json.dumps({"error": {
+                            "code": "internal_error", "message": "the reply could not be finished"}}) + "\n\n"
+                        return
             finally:
-                await run_in_threadpool(close)
+                pump.stop.set()  # a client that left: the turn is abandoned (and rolled back) on its thread
 
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
