@@ -22,6 +22,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from _report import write_json  # benchmarks/ is on the path when a script runs
+
 
 def start(args: list[str], home: Path) -> dict[str, Any]:
     env = {**os.environ, "HOME": str(home), "CRS_HOME": str(home / "crs")}
@@ -78,9 +80,7 @@ def main() -> int:
                   f" (trained: {first['trained']});  later {later['wall_seconds']:5.1f} s wall / "
                   f"{later['cpu_seconds']:5.1f} s CPU;  model load {row.get('model_load_seconds', '-')} s",
                   flush=True)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json(args.json, report)
     return 0
 
 

@@ -16,13 +16,14 @@ trained on the spot (25–50 s). ``--check`` exits with status 1 when a median i
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from _report import write_json  # benchmarks/ is on the path when a script runs
 
 from crs.evals._blas import single_thread_blas
 
@@ -101,9 +102,7 @@ def main() -> int:
               f"  {args.baseline} {result['baseline_median']:7.1f}  ratio {result['ratio_median']:.2f}"
               f"{verdict}  load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
         print(f"{'':12s} metrics {result['metrics']}  same every run: {result['deterministic']}")
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json(args.json, report)
     return 1 if args.check and failed else 0
 
 

@@ -17,6 +17,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from _report import write_json  # benchmarks/ is on the path when a script runs
 from typer.testing import CliRunner
 
 from crs.evals.cli import app
@@ -74,9 +75,7 @@ def main() -> int:
             print(f"{shape:18s} best SR@15 {best['SR@15']:.3f} AT {best['AT']:.2f}  maxent SR@15 "
                   f"{maxent['SR@15']:.3f} AT {maxent['AT']:.2f}  tuned {entry['tuned']}  floor "
                   f"{'met' if entry['floor_met'] else 'NOT met'}", flush=True)
-    if args.json is not None:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    write_json(args.json, report)
     return 0
 
 

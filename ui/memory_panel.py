@@ -9,9 +9,10 @@ so one person can never list or delete another's memories.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from html import escape
 from typing import Protocol
+
+from crs.language.memory_talk import RememberedEntry
 
 __all__ = ["MemoryView", "kind_label", "memories_html"]
 
@@ -19,17 +20,11 @@ _KINDS = {"like": "likes", "dislike": "dislikes", "fact": "about you", "style": 
           "session_summary": "a past session", "choice": "chosen"}
 
 
-class MemoryView(Protocol):
-    """The fields of a memory entry the panel shows."""
+class MemoryView(RememberedEntry, Protocol):
+    """The fields of a memory entry the panel shows: what its wording needs, and the id to delete it by."""
 
     @property
     def id(self) -> str: ...
-    @property
-    def kind(self) -> str: ...
-    @property
-    def text(self) -> str: ...
-    @property
-    def created_at(self) -> datetime: ...
 
 
 def kind_label(kind: str) -> str:
