@@ -19,10 +19,12 @@ from __future__ import annotations
 import difflib
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from crs.reasoning.state import ActionKind
 
 __all__ = [
     "SCRIPT_SUFFIX",
@@ -38,7 +40,7 @@ __all__ = [
 ]
 
 SCRIPT_SUFFIX = ".dialogue.yaml"
-ACTIONS = ("ask", "recommend", "clarify", "explain", "accepted", "restart", "greet", "thanks", "error")
+ACTIONS = get_args(ActionKind)
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|sec|seconds?|m|min|minutes?|h|hours?|d|days?|w|weeks?)\s*$")
 _SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 

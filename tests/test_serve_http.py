@@ -107,6 +107,18 @@ def test_tenants_user_ids_are_their_own(server: str) -> None:
     assert again.status_code == 404  # the conversation went too
 
 
+def test_memory_talk_over_the_api_is_a_reply_not_a_500(server: str) -> None:
+    """Replies about memory ("what do you remember", "forget everything") have their own kinds."""
+    assert chat(server, ACME, "mia", "s1", "I can't stand metal").status_code == 200
+    told = chat(server, ACME, "mia", "s1", "what do you remember about me?")
+    assert told.status_code == 200 and told.json()["action"] == "memories"
+    assert "metal" in told.json()["text"]
+    stranger = chat(server, GLOBEX, "mia", "s1", "what do you remember about me?")
+    assert stranger.status_code == 200 and "metal" not in stranger.json()["text"]
+    asked = chat(server, ACME, "mia", "s1", "forget everything about me")
+    assert asked.status_code == 200 and asked.json()["action"] == "confirm_forget"
+
+
 # ------------------------------------------------------------------ streaming
 def test_stream_carries_the_growing_reply_and_ends_with_the_final_one(server: str) -> None:
     with httpx.stream("POST", f"{server}/v1/chat/stream", headers=ACME, timeout=60,

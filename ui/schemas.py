@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, create_model, model_validator
 
 from crs import Reply, UserAction
+from crs.reasoning.state import ActionKind
 
 __all__ = [
     "ID_PATTERN",
@@ -90,7 +91,7 @@ class ReplyOut(_Strict):
     """The reply object of ``crs chat --json``, with the questions' option ids for buttons."""
 
     text: str
-    action: Literal["ask", "recommend", "clarify", "explain", "accepted", "restart", "greet", "thanks", "error"]
+    action: ActionKind  # every kind a reply can have, memory replies included
     question: QuestionOut | None
     recommendations: list[RecommendationOut]
     candidates: int
