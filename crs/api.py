@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import queue
 import sqlite3
 import threading
 from collections import defaultdict
@@ -258,6 +259,13 @@ class Recommender:
         """
         if not isinstance(text, str):
             raise InvalidInput(f"text must be a string, got {type(text).__name__}")
+        self._config(user_id, session_id)  # bad ids fail here, before anything runs
+        # The turn holds locks that belong to the thread that took them, and callers (a web
+        # framework's thread pool) may step a generator from one thread and then another: so
+        # the turn runs whole on a thread of its own and hands its replies over.
+        return _on_one_thread(lambda: self._stream_turn(user_id, session_id, text))
+
+    def _stream_turn(self, user_id: str, session_id: str, text: str) -> Iterator[Reply]:
         config = self._config(user_id, session_id)
         update = {"user_id": user_id, "session_id": session_id, "message": text, "feedback": None}
         with self._user_lock(user_id), self._lock(config["configurable"]["thread_id"]):
@@ -399,3 +407,44 @@ class Recommender:
         """Held by each turn of a user and by forgetting them: forget-me waits for running turns."""
         with self._locks_guard:
             return self._user_locks[user_id]
+
+
+def _on_one_thread(make: Callable[[], Iterator[Reply]]) -> Iterator[Reply]:
+    """Iterate ``make()`` on a thread of its own, yielding its items here. Closing this
+    generator early stops the other after its current item and waits until it has closed
+    (on its own thread), so nothing stays locked and an unfinished turn is rolled back."""
+    handed: queue.Queue[tuple[str, Any]] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def run() -> None:
+        try:
+            items = make()
+            try:
+                for item in items:
+                    handed.put(("item", item))
+                    if stop.is_set():
+                        break
+            finally:
+                items.close()  # type: ignore[attr-defined]
+        except BaseException as exc:
+            handed.put(("error", exc))
+            return
+        handed.put(("end", None))
+
+    worker = threading.Thread(target=run, daemon=True, name="crs-turn")
+    worker.start()
+    try:
+        while True:
+            kind, value = handed.get()
+            if kind == "end":
+                return
+            if kind == "error":
+                raise value
+            yield value
+    finally:
+        stop.set()
+        while worker.is_alive():  # let it finish its item, close the turn and say so
+            try:
+                handed.get(timeout=0.05)
+            except queue.Empty:
+                continue

@@ -263,3 +263,32 @@ def test_a_returning_user_is_not_boxed_in_by_what_they_chose_before(tmp_path: Pa
     calm = calm if calm.action == "recommend" else rec.act("ann", "s4", {"type": "recommend_now"})
     jazz = set(rec.graph.attr_items.row(rec.graph.attr_index["genre:jazz"]).tolist())
     assert calm.recommendations and not any(rec.graph.item_index[r.id] in jazz for r in calm.recommendations)
+
+
+def test_a_stream_may_be_stepped_from_any_thread_and_left_early(tmp_path) -> None:
+    """Web frameworks step a generator on whichever pool thread is free; the turn's locks must not care."""
+    import threading
+
+    from crs import Recommender, Settings
+
+    def step(stream):  # next() on a new thread each time
+        out: list = []
+        thread = threading.Thread(target=lambda: out.append(next(stream, None)))
+        thread.start()
+        thread.join(30)
+        return out[0]
+
+    rec = Recommender.from_settings(Settings(state_dir=tmp_path, embeddings=False, memory=True))
+    for n in range(3):
+        stream = rec.chat_stream("ann", f"s{n}", "some jazz please")
+        replies = []
+        while (reply := step(stream)) is not None:
+            replies.append(reply)
+        assert replies and replies[-1].action == "ask"
+    left = rec.chat_stream("ann", "s0", "yes")
+    assert step(left) is not None
+    left.close()  # a client that leaves: nothing stays locked
+    done = threading.Event()
+    threading.Thread(target=lambda: (rec.chat("ann", "s0", "just recommend something"), done.set())).start()
+    assert done.wait(30)
+    assert rec.forget("ann")["threads"] == 3
