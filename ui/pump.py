@@ -1,7 +1,7 @@
 """A blocking generator run on one thread of its own, its items handed to the event loop.
 
-The recommender's locks belong to the thread that took them, so a streamed turn must be
-iterated, finished and closed on one thread: never step by step on a thread pool.
+The event loop must never block on a turn, so the turn's replies are produced on a thread and
+awaited here; a consumer that goes away sets ``stop`` and the producer closes the turn.
 """
 
 from __future__ import annotations
