@@ -9,6 +9,7 @@ import sqlite3
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -193,11 +194,13 @@ class Recommender:
         *,
         training_progress: Callable[[int, int, float], None] | None = None,
         training_notice: Callable[[str], None] | None = None,
+        clock: Callable[[], datetime] | None = None,
         **kwargs: Any,
     ) -> Recommender:
         """Build everything the settings describe. A catalog with interactions gets the ``best``
         policy's trained scorer (trained on first use: ``training_notice`` gets one line first,
-        ``training_progress(epoch, epochs, loss)`` follows it; then cached)."""
+        ``training_progress(epoch, epochs, loss)`` follows it; then cached). ``clock`` is the
+        long-term memory's "now" (default: real time; see :class:`crs.memory.OffsetClock`)."""
         if not isinstance(settings, Settings):
             settings = load_settings(settings) if settings is not None else Settings()
         graph, vocabulary = load_knowledge(settings)
@@ -215,7 +218,7 @@ class Recommender:
 
             kwargs["memory"] = ReflectiveMemory.open(
                 settings.state_dir / "memory", host=settings.memory_host, port=settings.memory_port, graph=graph,
-                settings=settings.memory_settings)
+                settings=settings.memory_settings, **({"clock": clock} if clock is not None else {}))
         rec = cls(graph, vocabulary=vocabulary, settings=settings, **kwargs)
         if built is not None:
             rec.policy_name = settings.strategy or "best"

@@ -21,6 +21,7 @@ from crs.api import InvalidInput, Recommender
 from crs.evals.expect import Mismatch, check_memory, check_reply, quick_reply_labels
 from crs.evals.script import DialogueScript, ScriptError, Turn, find_scripts, load_script
 from crs.language.reply import Reply
+from crs.memory.clock import OffsetClock
 from crs.settings import Settings
 
 __all__ = ["RecommenderPool", "ScriptResult", "TurnResult", "format_failure", "run_paths", "run_script"]
@@ -76,6 +77,8 @@ class RecommenderPool:
         self._tmp = None if state_dir is not None else tempfile.TemporaryDirectory(prefix="crs-dialogues-")
         self.state_dir = Path(state_dir) if state_dir is not None else Path(self._tmp.name)  # type: ignore[union-attr]
         self._built: dict[str, Recommender] = {}
+        #: the memories' "now": a script's ``wait: 3 days`` moves it forward instead of sleeping
+        self.clock = OffsetClock()
 
     def settings_for(self, script: DialogueScript) -> Settings:
         data: dict[str, Any] = {"embeddings": True, **script.settings,
@@ -97,7 +100,7 @@ class RecommenderPool:
         key = str(settings.state_dir)
         if key not in self._built:
             try:
-                self._built[key] = Recommender.from_settings(settings)
+                self._built[key] = Recommender.from_settings(settings, clock=self.clock)
             except (InvalidInput, ValueError) as exc:
                 raise ScriptError(f"{script.path}: cannot build the recommender: {exc}") from None
         return self._built[key]
@@ -126,8 +129,8 @@ def _reply_dict(reply: Reply) -> dict[str, Any]:
 class _Run:
     """One script's conversation: its users' ids and sessions."""
 
-    def __init__(self, script: DialogueScript, rec: Recommender) -> None:
-        self.script, self.rec = script, rec
+    def __init__(self, script: DialogueScript, rec: Recommender, clock: OffsetClock) -> None:
+        self.script, self.rec, self.clock = script, rec, clock
         stamp = hashlib.sha256(f"{script.path}{time.time_ns()}".encode()).hexdigest()[:8]
         self.ids = {u: f"{_slug(script.title)}.{u}.{stamp}" for u in script.users}
         self.sessions = dict.fromkeys(script.users, 1)
@@ -144,6 +147,8 @@ class _Run:
             for u in self.script.users:  # every user's session ends: a break in the script is a break for all
                 self.rec.end_session(self.ids[u], self.session(u))
                 self.sessions[u] += 1
+            if turn.wait is not None:
+                self.clock.advance(turn.wait_seconds)
             return result
         if turn.memory is not None:
             result.said = "memory check"
@@ -176,7 +181,7 @@ def run_script(script: DialogueScript, pool: RecommenderPool, *, stop_at_failure
     started = time.perf_counter()
     out = ScriptResult(script.path, script.title, tags=list(script.tags))
     try:
-        run = _Run(script, pool.get(script))
+        run = _Run(script, pool.get(script), pool.clock)
         for n, turn in enumerate(script.turns, start=1):
             result = run.turn(n, turn)
             out.turns.append(result)

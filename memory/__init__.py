@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # the names below, for type checkers; at run time they load when first used
     from crs.memory.chroma_store import ChromaMemoryStore, Layout
+    from crs.memory.clock import Clock, OffsetClock
     from crs.memory.config import MemorySettings, ProfileSettings, RerankerSettings
     from crs.memory.embedding import EMBEDDING_NAME, OfflineEmbeddingFunction
     from crs.memory.entry import MemoryEntry, MemoryKind, memory_id
@@ -37,6 +38,7 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load w
 # need the settings models import ``memory`` without paying for it.
 _SUBMODULES: dict[str, tuple[str, ...]] = {
     "chroma_store": ("ChromaMemoryStore", "Layout"),
+    "clock": ("Clock", "OffsetClock"),
     "config": ("MemorySettings", "ProfileSettings", "RerankerSettings"),
     "embedding": ("EMBEDDING_NAME", "OfflineEmbeddingFunction"),
     "entry": ("MemoryEntry", "MemoryKind", "memory_id"),
@@ -68,6 +70,7 @@ __all__ = [
     "EMBEDDING_NAME",
     "Candidate",
     "ChromaMemoryStore",
+    "Clock",
     "InMemoryStore",
     "IsolationError",
     "LLMMemory",
@@ -78,6 +81,7 @@ __all__ = [
     "MemorySettings",
     "MemoryStore",
     "MemoryStoreError",
+    "OffsetClock",
     "OfflineEmbeddingFunction",
     "Profile",
     "ProfileSettings",

@@ -26,6 +26,7 @@ from numpy.typing import NDArray
 from crs.kb.graph import KnowledgeGraph
 from crs.kb.text import phrase
 from crs.memory.chroma_store import ChromaMemoryStore
+from crs.memory.clock import Clock, utcnow
 from crs.memory.config import MemorySettings
 from crs.memory.entry import MemoryEntry, MemoryKind
 from crs.memory.llm import ReflectionError, llm_candidates
@@ -92,8 +93,11 @@ class ReflectiveMemory:
         llm: Any | None = None,
         settings: MemorySettings | None = None,
         disabled_reason: str | None = None,
+        clock: Clock = utcnow,
     ) -> None:
         self.store = store
+        #: "now" for writing memories and weighing their age (a script's ``wait`` moves it)
+        self.clock = clock
         self.graph = graph
         self.llm = llm
         self.settings = settings or MemorySettings()
@@ -174,7 +178,7 @@ class ReflectiveMemory:
                     entries = [e for e in entries if e.kind not in ("like", "dislike") or e.id in kept
                                or (e.kind == "dislike" and e.evidence_source == "stated")]
                 profile = build_profile(user_id, entries, rates=self._rates, settings=self.settings.profile,
-                                        names=self._attr_names, item_names=self._item_names,
+                                        names=self._attr_names, item_names=self._item_names, now=self.clock(),
                                         memory_budget=self.settings.token_budget)
                 if self.settings.token_budget and profile.entries:  # what a reply's prompt may cite
                     profile = replace(profile, memories=tuple(self.context(user_id, query or "What does this "
@@ -300,7 +304,7 @@ class ReflectiveMemory:
         candidates = self.candidates(record)
         handle = store.for_user(record.user_id)
         result = apply_candidates(handle, record.session_id, candidates,
-                                  merge_threshold=self.settings.merge_threshold)
+                                  merge_threshold=self.settings.merge_threshold, now=self.clock())
         user = self._user(record.user_id)
         user.profile = None
         self._write_profile(record.user_id)
@@ -355,7 +359,7 @@ class ReflectiveMemory:
             if user.profile is None:
                 entries = store.for_user(user_id).entries(valid_only=True)
                 user.profile = build_profile(user_id, entries, rates=self._rates, settings=self.settings.profile,
-                                             names=self._attr_names, item_names=self._item_names,
+                                             names=self._attr_names, item_names=self._item_names, now=self.clock(),
                                              memory_budget=self.settings.token_budget)
             return user.profile
 
