@@ -94,7 +94,7 @@ def run_mcr(
         "no_rule": no_rule, "episodes": len(run.episodes), "seed": seed, "max_turns": max_turns,
         "topk": topk, "split": split, "rejection_use": built.rejection_use,
         "questions": "enumerated" if data.enumerate_facets else "binary",
-        "settings": {"temperature": built.settings.temperature, "confidence": built.settings.confidence},
+        "settings": built.described_settings(),
         "tuned": built.tuned,
     }
     row.update(run.metrics)
@@ -262,10 +262,10 @@ def scorer(
                               "n_items": data.graph.n_items, "n_attributes": data.graph.n_attributes,
                               "train_cpu_seconds": round(seconds, 2), "config": model.meta["config"]}
     if tune:
-        from crs.evals.tuning import CONFIDENCES, TEMPERATURES, tune_policy
+        from crs.evals.tuning import grid_size, tune_policy
 
         started = time.process_time()
-        with tqdm(total=len(TEMPERATURES) * len(CONFIDENCES), desc="tune on valid", file=sys.stderr) as bar:
+        with tqdm(total=grid_size(), desc="tune on valid", file=sys.stderr) as bar:
             try:
                 tuned = tune_policy(data, model, episodes=tune_episodes, seed=seed, progress=bar.update)
             except ValueError as exc:

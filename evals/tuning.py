@@ -1,8 +1,10 @@
 """Tune a policy's knobs on a catalog's own valid split, for storing with its model.
 
 ``crs train scorer`` calls :func:`tune_policy` after training: a small grid over the softmax
-temperature and the ask-or-recommend threshold, each point run on the same valid-split
-episodes through the chatbot's engine. The best point (highest SR@max_turns, then lowest AT)
+temperature, the ask-or-recommend threshold and, for a policy that treats a "no" as noisy
+evidence, the assumed share of wrong "no" answers (never below
+:data:`crs.reasoning.fm.MIN_ANSWER_NOISE`), each point run on the same valid-split episodes
+through the chatbot's engine. The best point (highest SR@max_turns, then lowest AT)
 is what ``crs eval mcr`` and the chat then use (:func:`crs.reasoning.policies.build_policy`
 reads it from the model). The test split is never read.
 """
@@ -17,13 +19,24 @@ from crs.evals.data import BenchmarkData
 from crs.evals.runner import run_benchmark
 from crs.reasoning.engine import Engine
 from crs.reasoning.fm import FMModel
-from crs.reasoning.policies import BEST, build_policy
+from crs.reasoning.fm import FMScorer
+from crs.reasoning.policies import BEST, POLICIES, build_policy
 from crs.reasoning.policy import ThresholdRule
 
-__all__ = ["CONFIDENCES", "TEMPERATURES", "tune_policy"]
+__all__ = ["ANSWER_NOISES", "CONFIDENCES", "TEMPERATURES", "grid_size", "tune_policy"]
 
 TEMPERATURES = (0.5, 1.0, 2.0)
 CONFIDENCES = (0.3, 0.5, 0.7, 0.85, 0.95)
+ANSWER_NOISES = (0.1, 0.2, 0.3)
+
+
+def _uses_noise(policy: str) -> bool:
+    return POLICIES[policy].rejection_use == "noisy-answer"
+
+
+def grid_size(policy: str = "best") -> int:
+    """How many points :func:`tune_policy` runs for ``policy`` with the default grid."""
+    return len(TEMPERATURES) * len(CONFIDENCES) * (len(ANSWER_NOISES) if _uses_noise(policy) else 1)
 
 
 def tune_policy(
@@ -37,6 +50,7 @@ def tune_policy(
     topk: int = 10,
     temperatures: Sequence[float] = TEMPERATURES,
     confidences: Sequence[float] = CONFIDENCES,
+    answer_noises: Sequence[float] = ANSWER_NOISES,
     progress: Callable[[int], None] | None = None,
 ) -> dict[str, Any]:
     """Run the grid on ``episodes`` valid-split episodes; return what to store in ``model.meta["tuned"]``."""
@@ -47,19 +61,27 @@ def tune_policy(
                         tuned=False)
     sr = f"SR@{max_turns}"
     grid: list[dict[str, Any]] = []
-    for temperature, confidence in itertools.product(temperatures, confidences):
-        settings = base.settings.model_copy(update={"temperature": temperature, "confidence": confidence})
-        engine = Engine(data.graph, base.scorer, settings, ThresholdRule.from_settings(settings, max_turns))
-        run = run_benchmark(engine, pairs, episodes=episodes, seed=seed, max_turns=max_turns,
-                            enumerate_facets=data.enumerate_facets)
-        grid.append({"temperature": temperature, "confidence": confidence,
-                     sr: run.metrics[sr], "AT": run.metrics["AT"], "hDCG": run.metrics["hDCG"]})
-        if progress is not None:
-            progress(1)
+    noisy = _uses_noise(policy)
+    for noise in answer_noises if noisy else (None,):
+        scorer = base.scorer
+        if noise is not None and isinstance(scorer, FMScorer):
+            scorer = FMScorer(model, data.graph, rejection="noisy", answer_noise=noise)
+        for temperature, confidence in itertools.product(temperatures, confidences):
+            settings = base.settings.model_copy(update={"temperature": temperature, "confidence": confidence})
+            engine = Engine(data.graph, scorer, settings, ThresholdRule.from_settings(settings, max_turns))
+            run = run_benchmark(engine, pairs, episodes=episodes, seed=seed, max_turns=max_turns,
+                                enumerate_facets=data.enumerate_facets)
+            point: dict[str, Any] = {"temperature": temperature, "confidence": confidence}
+            if noise is not None:
+                point["answer_noise"] = noise
+            grid.append({**point, sr: run.metrics[sr], "AT": run.metrics["AT"], "hDCG": run.metrics["hDCG"]})
+            if progress is not None:
+                progress(1)
     best = max(grid, key=lambda row: (round(row[sr], 4), -row["AT"]))
+    chosen = {k: best[k] for k in ("temperature", "confidence", "answer_noise") if k in best}
     return {
         "policy": BEST if policy == "best" else policy,
-        "settings": {"temperature": best["temperature"], "confidence": best["confidence"]},
+        "settings": chosen,
         "split": "valid", "episodes": min(episodes, len(pairs)), "seed": seed, "max_turns": max_turns,
         "topk": topk, "enumerate_facets": data.enumerate_facets,
         "valid": {sr: best[sr], "AT": best["AT"], "hDCG": best["hDCG"]}, "grid": grid,

@@ -32,7 +32,7 @@ def test_saved_model_loads_and_scores_the_same(toy_graph: KnowledgeGraph, tmp_pa
     items = np.arange(toy_graph.n_items)
     assert np.allclose(FMScorer(model, toy_graph).score(ctx, items), FMScorer(loaded, toy_graph).score(ctx, items))
     policy = build_policy("best", toy_graph, model=path, top_k=2)
-    assert policy.rejection_use == "bounded" and policy.train_seconds == 0.0
+    assert policy.rejection_use == "noisy-answer" and policy.train_seconds == 0.0
 
 
 def test_version_mismatch_and_wrong_catalog_raise(toy_graph: KnowledgeGraph, tmp_path: Path) -> None:
@@ -67,8 +67,36 @@ def test_bounded_rejection_never_outweighs_the_attribute(toy_graph: KnowledgeGra
     assert np.array_equal(plain.score(rej, items), plain.score(none, items))  # "none" ignores it
 
 
+def test_a_noisy_no_takes_off_a_bounded_penalty_and_removes_no_item(toy_graph: KnowledgeGraph) -> None:
+    model = train_fm(toy_graph, graph_pairs(toy_graph), SMALL)
+    bounded = FMScorer(model, toy_graph, rejection="bounded")
+    noisy = FMScorer(model, toy_graph, rejection="noisy", answer_noise=0.2)
+    items = np.arange(toy_graph.n_items)
+    r = toy_graph.attribute("genre:pop")
+    rej = ScoringContext("u1", np.array([], dtype=np.int64), np.array([r]))
+    having = np.isin(items, toy_graph.attr_items.row(r))
+    extra = bounded.score(rej, items) - noisy.score(rej, items)
+    # log(0.8 / 0.2) logits off exactly the items having the attribute, nothing off the others
+    assert np.allclose(extra[having], np.log(4.0)) and np.all(extra[~having] == 0.0)
+    assert np.all(np.isfinite(noisy.score(rej, items)))
+    with pytest.raises(ValueError, match="answer_noise must be between 0.1 and 0.5"):
+        FMScorer(model, toy_graph, rejection="noisy", answer_noise=0.01)  # that would be a filter
+
+
+def test_tuned_answer_noise_is_stored_with_the_model_and_used(toy_graph: KnowledgeGraph) -> None:
+    model = train_fm(toy_graph, graph_pairs(toy_graph), SMALL)
+    model.meta["tuned"] = {"policy": "fm-noisy",
+                           "settings": {"temperature": 0.5, "confidence": 0.7, "answer_noise": 0.3}}
+    built = build_policy("best", toy_graph, model=model, top_k=2)
+    assert built.tuned and built.described_settings() == {"temperature": 0.5, "confidence": 0.7,
+                                                          "answer_noise": 0.3}
+    assert isinstance(built.scorer, FMScorer) and built.scorer.no_penalty == pytest.approx(np.log(0.7 / 0.3))
+    untuned = build_policy("best", toy_graph, model=model, top_k=2, tuned=False)
+    assert not untuned.tuned and untuned.described_settings()["answer_noise"] == 0.1
+
+
 def test_unknown_policy_lists_the_known_ones(toy_graph: KnowledgeGraph) -> None:
-    with pytest.raises(KeyError, match="known policies: best, filter, fm-bounded, fm-learned, maxent, scpr"):
+    with pytest.raises(KeyError, match="known policies: best, filter, fm-bounded, fm-learned, fm-noisy, maxent, scpr"):
         build_policy("nope", toy_graph)
 
 

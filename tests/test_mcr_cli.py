@@ -92,9 +92,11 @@ def test_train_tunes_on_valid_and_eval_uses_and_reports_the_stored_settings_unde
                                  "--json", str(report)])
     assert result.exit_code == 0, result.output
     tuned = json.loads(report.read_text())["tuned"]
-    assert tuned["split"] == "valid" and len(tuned["grid"]) == 15 and tuned["enumerate_facets"] is False
+    # temperature × threshold × assumed share of wrong "no" answers (never below 0.1)
+    assert tuned["split"] == "valid" and len(tuned["grid"]) == 45 and tuned["enumerate_facets"] is False
+    assert {r["answer_noise"] for r in tuned["grid"]} == {0.1, 0.2, 0.3}
     best_point = max(tuned["grid"], key=lambda r: (round(r["SR@15"], 4), -r["AT"]))
-    assert tuned["settings"] == {"temperature": best_point["temperature"], "confidence": best_point["confidence"]}
+    assert tuned["settings"] == {k: best_point[k] for k in ("temperature", "confidence", "answer_noise")}
     rows = {}
     for questions in ("binary", "enumerated"):
         out_json = tmp_path / f"{questions}.json"

@@ -38,7 +38,9 @@ __all__ = [
     "FMModel",
     "FMScorer",
     "ModelVersionError",
+    "MIN_ANSWER_NOISE",
     "RejectionUse",
+    "answer_penalty",
     "load_fm",
     "train_fm",
 ]
@@ -46,7 +48,30 @@ __all__ = [
 #: Bump when the saved arrays or their meaning change; loading another version raises.
 FM_FORMAT_VERSION = 2
 
-RejectionUse = Literal["none", "bounded", "learned"]
+RejectionUse = Literal["none", "bounded", "learned", "noisy"]
+
+#: The smallest share of wrong "no" answers the ``noisy`` rejection assumes: its penalty is then at
+#: most log(0.9 / 0.1) ≈ 2.2 logits, so a "no" only down-weights items and never removes one
+#: (the prune rule would be a share of 0, an infinite penalty).
+MIN_ANSWER_NOISE = 0.1
+
+
+def answer_penalty(noise: float) -> float:
+    """The logits a "no" takes off an item having the attribute, when a share ``noise`` of
+    "no" answers are wrong: the log-likelihood ratio log((1 − noise) / noise) of the answer
+    between an item lacking the attribute and one having it.
+
+    >>> round(answer_penalty(0.1), 3)
+    2.197
+    >>> answer_penalty(0.05)
+    Traceback (most recent call last):
+    ...
+    ValueError: answer_noise must be between 0.1 and 0.5 (a "no" is evidence, not a filter), got 0.05
+    """
+    if not MIN_ANSWER_NOISE <= noise <= 0.5:
+        raise ValueError(f"answer_noise must be between {MIN_ANSWER_NOISE} and 0.5 "
+                         f"(a \"no\" is evidence, not a filter), got {noise}")
+    return float(np.log((1.0 - noise) / noise))
 
 #: Training draws at most this many (user, item) pairs in all (see :meth:`FMConfig.for_graph`).
 SAMPLE_BUDGET = 4_000_000
@@ -166,6 +191,10 @@ class FMScorer:
     - ``rejection="bounded"`` subtracts, for each rejected attribute r, ``max(0, P_r·q_v)``:
       the very weight r would add to the item if it had been accepted, never more (the
       UNICORN-style bounded use of "no" answers). ``"none"`` ignores rejections.
+    - ``rejection="noisy"`` adds to that bounded term the evidence of a "no" from a person
+      who answers wrongly a share ``answer_noise`` of the time (at least
+      :data:`MIN_ANSWER_NOISE`): :func:`answer_penalty` logits off every item having the
+      attribute. Items keep their place among the candidates; only their weight falls.
     - ``exclude_seen`` ranks the items the user already has in the graph's interactions last
       (a recommender does not offer what the person already has).
     - Scores over the whole catalog are cached per (user, accepted, rejected) and built from
@@ -182,10 +211,14 @@ class FMScorer:
         exclude_seen: bool = True,
         seen_penalty: float = 1e3,
         cache_size: int = 256,
+        answer_noise: float = MIN_ANSWER_NOISE,
     ) -> None:
         self.model = model
-        self.name = f"fm(rejection={rejection})"
         self.rejection: RejectionUse = rejection
+        self.answer_noise = answer_noise
+        self.no_penalty = answer_penalty(answer_noise) if rejection == "noisy" else 0.0
+        self.name = f"fm(rejection={rejection}, answer_noise={answer_noise:g})" if rejection == "noisy" else (
+            f"fm(rejection={rejection})")
         # float32 matrix-vector products (twice as fast); sums of rows are kept in float64.
         self.q = np.ascontiguousarray(model.item_vectors(graph), dtype=np.float32)
         self.attrs = np.ascontiguousarray(model.attrs, dtype=np.float32)
@@ -228,13 +261,16 @@ class FMScorer:
         return row
 
     def rejection_penalty(self, attr: int) -> FloatArray:
-        """max(0, P_a·q_v) for every item: what a rejected attribute takes off (cached)."""
+        """What a rejected attribute takes off every item (cached): max(0, P_a·q_v), plus
+        ``no_penalty`` on the items having it for ``noisy``."""
         row = self._penalties.get(attr)
         if row is None:
             if self.rejection == "learned":  # what the learned N_r takes off: -N_r·q_v
                 row = -(self.q @ self.rejects[attr]).astype(np.float64)
             else:
                 row = np.maximum(self.attribute_row(attr), 0.0)
+                if self.no_penalty:
+                    row[self.graph.attr_items.row(attr)] += self.no_penalty
             self._penalties[attr] = row
             if len(self._penalties) > self._cache_size:
                 self._penalties.popitem(last=False)

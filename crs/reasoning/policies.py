@@ -6,7 +6,7 @@ the MCR benchmark. Policies that use a trained FM take a model (or a path to one
 it they train one on the graph's interactions and report how long that took.
 
 >>> sorted(POLICIES)
-['best', 'filter', 'fm-bounded', 'fm-learned', 'maxent', 'scpr']
+['best', 'filter', 'fm-bounded', 'fm-learned', 'fm-noisy', 'maxent', 'scpr']
 >>> build_policy("nope", None)  # doctest: +ELLIPSIS
 Traceback (most recent call last):
 ...
@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 from crs.kb.graph import KnowledgeGraph
 from crs.reasoning.engine import Engine
-from crs.reasoning.fm import FMModel, FMScorer, load_fm, train_fm
+from crs.reasoning.fm import MIN_ANSWER_NOISE, FMModel, FMScorer, load_fm, train_fm
 from crs.reasoning.policy import DecisionRule, NoRule, PolicySettings, ThresholdRule
 from crs.reasoning.scoring import PopularityScorer, Scorer
 
@@ -39,19 +39,23 @@ __all__ = [
     "tuned_settings",
 ]
 
-RejectionUse = Literal["none", "learned", "bounded", "filter-strength"]
+RejectionUse = Literal["none", "learned", "bounded", "noisy-answer", "filter-strength"]
 
 #: The policy that ``best`` stands for.
-BEST = "fm-bounded"
+BEST = "fm-noisy"
+#: The settings ``crs train scorer`` may tune and store with a model.
+TUNABLE = ("temperature", "confidence", "answer_noise")
 
 
 @dataclass(frozen=True)
 class Options:
-    """What every factory may read: list size, turn budget, and the rule for "no" answers."""
+    """What every factory may read: list size, turn budget, the rule for "no" answers, and the
+    share of wrong "no" answers a ``noisy`` scorer assumes."""
 
     top_k: int
     max_turns: int | None
     no_rule: NoRule
+    answer_noise: float = MIN_ANSWER_NOISE
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,14 @@ class BuiltPolicy:
     def engine(self, graph: KnowledgeGraph) -> Engine:
         return Engine(graph, self.scorer, self.settings, self.rule)
 
+    def described_settings(self) -> dict[str, float]:
+        """The settings a report states: temperature, threshold, and the assumed share of wrong
+        "no" answers for a policy that uses one."""
+        out = {"temperature": self.settings.temperature, "confidence": self.settings.confidence}
+        if self.rejection_use == "noisy-answer":
+            out["answer_noise"] = float(getattr(self.scorer, "answer_noise", MIN_ANSWER_NOISE))
+        return out
+
 
 def _settings(opts: Options, **values: Any) -> PolicySettings:
     return PolicySettings(top_k=opts.top_k, no_rule=opts.no_rule, options=0, max_questions=100, **values)
@@ -88,13 +100,13 @@ def _maxent(graph: KnowledgeGraph, model: FMModel | None, opts: Options) -> tupl
     return PopularityScorer(graph), settings, ThresholdRule.from_settings(settings, opts.max_turns)
 
 
-def _fm(rejection: Literal["none", "bounded", "learned"], temperature: float, confidence: float) -> Callable[
+def _fm(rejection: Literal["none", "bounded", "learned", "noisy"], temperature: float, confidence: float) -> Callable[
         [KnowledgeGraph, FMModel | None, Options], tuple[Scorer, PolicySettings, DecisionRule]]:
     def factory(graph: KnowledgeGraph, model: FMModel | None, opts: Options) -> tuple[
             Scorer, PolicySettings, DecisionRule]:
         assert model is not None
         settings = _settings(opts, temperature=temperature, confidence=confidence, min_entropy=0.0)
-        scorer = FMScorer(model, graph, rejection=rejection)
+        scorer = FMScorer(model, graph, rejection=rejection, answer_noise=opts.answer_noise)
         return scorer, settings, ThresholdRule.from_settings(settings, opts.max_turns)
 
     return factory
@@ -116,6 +128,10 @@ _SPECS = [
                "none", True, _fm("none", 1.0, 0.5)),
     PolicySpec("fm-bounded", "FM + weighted entropy + tuned ask/recommend threshold; a 'no' subtracts at most "
                "the weight the attribute would add if accepted", "bounded", True, _fm("bounded", 1.0, 0.5)),
+    PolicySpec("fm-noisy", "fm-bounded, and a 'no' is evidence from a person who answers wrongly a share "
+               f"answer_noise (at least {MIN_ANSWER_NOISE:g}) of the time: items having the attribute lose "
+               "log((1 - answer_noise) / answer_noise) more logits (at most 2.2), and stay candidates",
+               "noisy-answer", True, _fm("noisy", 1.0, 0.5)),
     PolicySpec("fm-learned", "FM + weighted entropy + tuned threshold; a 'no' adds a rejection vector learned in "
                "training (co-candidates having the attribute as negatives)", "learned", True,
                _fm("learned", 1.0, 0.5)),
@@ -168,12 +184,16 @@ def build_policy(
             started = time.perf_counter()
             fm = train_fm(graph, graph_pairs(graph))
             train_seconds = time.perf_counter() - started
-    scorer, settings, rule = spec.factory(graph, fm, Options(top_k, max_turns, no_rule))
     stored = tuned_settings(fm, spec.name) if tuned else {}
+    was_tuned = bool(stored)
+    opts = Options(top_k, max_turns, no_rule)
+    if "answer_noise" in stored:
+        opts = replace(opts, answer_noise=stored.pop("answer_noise"))
+    scorer, settings, rule = spec.factory(graph, fm, opts)
     if stored:
         settings = settings.model_copy(update=stored)
         rule = ThresholdRule.from_settings(settings, max_turns)
-    return BuiltPolicy(spec.name, scorer, settings, rule, spec.rejection_use, train_seconds, bool(stored))
+    return BuiltPolicy(spec.name, scorer, settings, rule, spec.rejection_use, train_seconds, was_tuned)
 
 
 def tuned_settings(model: FMModel | None, policy: str) -> dict[str, float]:
@@ -184,4 +204,4 @@ def tuned_settings(model: FMModel | None, policy: str) -> dict[str, float]:
     values = tuned.get("settings")
     if not isinstance(values, dict):
         return {}
-    return {k: float(v) for k, v in values.items() if k in ("temperature", "confidence")}
+    return {k: float(v) for k, v in values.items() if k in TUNABLE}
