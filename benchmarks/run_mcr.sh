@@ -8,9 +8,9 @@ DATA=${1:-../shared/data}
 OUT=${2:-benchmarks/out}
 CLI=${CRS_CLI:-python -m crs.evals.cli}
 mkdir -p "$OUT" docs
-POLICIES=maxent,scpr,best,filter
+POLICIES=maxent,scpr,fm-bounded,best,filter
 for ds in lastfm lastfm_star; do
-  # trains on the train split, tunes best's settings on 1,000 valid episodes, stores them with the model
+  # trains on the train split, tunes best's settings (T, c, answer noise) on 1,000 valid episodes, stores them
   $CLI train scorer --dataset "$ds" --data-dir "$DATA" --out "$OUT/fm_$ds.npz" --json "$OUT/train_$ds.json" \
     | tee "$OUT/train_$ds.txt"
   for rule in strict prune; do
