@@ -79,7 +79,7 @@ def test_a_noisy_no_takes_off_a_bounded_penalty_and_removes_no_item(toy_graph: K
     # log(0.8 / 0.2) logits off exactly the items having the attribute, nothing off the others
     assert np.allclose(extra[having], np.log(4.0)) and np.all(extra[~having] == 0.0)
     assert np.all(np.isfinite(noisy.score(rej, items)))
-    with pytest.raises(ValueError, match="answer_noise must be between 0.1 and 0.5"):
+    with pytest.raises(ValueError, match=r"answer_noise must be between 0\.1 and 0\.5"):
         FMScorer(model, toy_graph, rejection="noisy", answer_noise=0.01)  # that would be a filter
 
 

@@ -92,9 +92,11 @@ def test_train_tunes_on_valid_and_eval_uses_and_reports_the_stored_settings_unde
                                  "--json", str(report)])
     assert result.exit_code == 0, result.output
     tuned = json.loads(report.read_text())["tuned"]
-    # temperature × threshold × assumed share of wrong "no" answers (never below 0.1)
-    assert tuned["split"] == "valid" and len(tuned["grid"]) == 45 and tuned["enumerate_facets"] is False
-    assert {r["answer_noise"] for r in tuned["grid"]} == {0.1, 0.2, 0.3}
+    # temperature × threshold at a share of wrong "no" answers of 0.1, then 0.2 and 0.3 at the winner
+    assert tuned["split"] == "valid" and len(tuned["grid"]) == 17 and tuned["enumerate_facets"] is False
+    assert [r["answer_noise"] for r in tuned["grid"]] == [0.1] * 15 + [0.2, 0.3]
+    assert {(r["temperature"], r["confidence"]) for r in tuned["grid"][15:]} == {
+        (tuned["settings"]["temperature"], tuned["settings"]["confidence"])}
     best_point = max(tuned["grid"], key=lambda r: (round(r["SR@15"], 4), -r["AT"]))
     assert tuned["settings"] == {k: best_point[k] for k in ("temperature", "confidence", "answer_noise")}
     rows = {}

@@ -34,11 +34,11 @@ from crs.reasoning.scoring import FloatArray, IntArray, ScoringContext
 
 __all__ = [
     "FM_FORMAT_VERSION",
+    "MIN_ANSWER_NOISE",
     "FMConfig",
     "FMModel",
     "FMScorer",
     "ModelVersionError",
-    "MIN_ANSWER_NOISE",
     "RejectionUse",
     "answer_penalty",
     "load_fm",

@@ -51,4 +51,5 @@ class PopularityScorer:
         self._logits = np.log1p(graph.popularity)
 
     def score(self, context: ScoringContext, items: IntArray) -> FloatArray:
-        return self._logits[items]
+        scores: FloatArray = self._logits[items]
+        return scores
