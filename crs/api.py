@@ -7,8 +7,8 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections import defaultdict
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -26,7 +26,9 @@ from crs.graphs import (
     sqlite_checkpointer,
     thread_id,
 )
-from crs.graphs.steps import MemoryHooks, TurnSteps
+from crs.graphs.checkpoint import KEEP_CHECKPOINTS, prune_thread, user_thread_prefix
+from crs.graphs.steps import TRANSCRIPT_WINDOW, MemoryHooks, TurnSteps
+from crs.graphs.transcript import TranscriptLog, transcript_log_for
 from crs.kb import BUNDLED_CATALOG, KBError, KnowledgeGraph, Vocabulary, build_graph, load_catalog, load_interactions
 from crs.kb.embeddings import default_embedder
 from crs.language.llm import GroundedResponder, LLMUnderstander, load_chat_model
@@ -34,6 +36,7 @@ from crs.language.nlg import ProfileSource, Responder, TemplateNLG
 from crs.language.nlu import OfflineNLU, Understander
 from crs.language.personas import Persona, PersonaError, resolve_persona
 from crs.language.reply import Reply
+from crs.locks import KeyedLocks
 from crs.reasoning.engine import Engine
 from crs.reasoning.scoring import Scorer
 from crs.reasoning.state import DialogueState
@@ -139,6 +142,12 @@ class Recommender:
     kept per ``(user_id, session_id)`` in the checkpointer and survive a restart when it is a
     file. Calls for different conversations may run in parallel threads; calls for the same
     conversation are serialised.
+
+    Storage stays linear in a conversation's length: the checkpoint holds the dialogue state and
+    only the last ``transcript_window`` lines, each thread keeps its newest ``keep_checkpoints``
+    checkpoints, and the whole conversation goes to an append-only ``transcripts`` log (by
+    default in the checkpoint file itself). ``transcript_window=None, keep_checkpoints=None``
+    keep everything in every checkpoint, as before (quadratic: for comparison only).
     """
 
     def __init__(
@@ -156,6 +165,10 @@ class Recommender:
         llm: BaseChatModel | None = None,
         persona: Persona | str | None = None,
         profiles: ProfileSource | None = None,
+        transcripts: TranscriptLog | None = None,
+        transcript_window: int | None = TRANSCRIPT_WINDOW,
+        keep_checkpoints: int | None = KEEP_CHECKPOINTS,
+        max_idle_locks: int = 1024,
     ) -> None:
         self.settings = settings or Settings()
         self.graph = graph
@@ -180,12 +193,15 @@ class Recommender:
         if checkpointer is None:
             checkpointer = sqlite_checkpointer(self.settings.checkpoint_path)
         self.checkpointer = checkpointer
-        self.steps = TurnSteps(self.engine, self.nlu, self.nlg, memory,
+        self.transcripts = transcripts if transcripts is not None else transcript_log_for(
+            checkpointer, self.settings.state_dir / "transcripts.sqlite")
+        self.keep_checkpoints = keep_checkpoints
+        self.steps = TurnSteps(self.engine, self.nlu, self.nlg, memory, transcript_window=transcript_window,
                                max_message_chars=self.settings.max_message_chars, profiles=profiles)
         self.app = build_conversation_graph(self.steps, checkpointer=checkpointer)
-        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
-        self._user_locks: defaultdict[str, threading.RLock] = defaultdict(threading.RLock)
-        self._locks_guard = threading.Lock()
+        # bounded: idle locks of old conversations and users are forgotten, held ones never
+        self._locks: KeyedLocks[threading.Lock] = KeyedLocks(threading.Lock, max_idle=max_idle_locks)
+        self._user_locks: KeyedLocks[threading.RLock] = KeyedLocks(threading.RLock, max_idle=max_idle_locks)
 
     @classmethod
     def from_settings(
@@ -273,14 +289,18 @@ class Recommender:
         update = {"user_id": user_id, "session_id": session_id, "message": text, "feedback": None}
         with self._user_lock(user_id), self._lock(config["configurable"]["thread_id"]):
             before = self.app.get_state(config)
+            out: dict[str, Any] = {}
             try:
                 for mode, chunk in self.app.stream(update, config, stream_mode=["custom", "values"],
                                                    durability="exit"):
                     if mode == "custom" and isinstance(chunk, dict) and "reply" in chunk:
                         yield Reply.model_validate(chunk["reply"])
+                    elif mode == "values" and isinstance(chunk, dict):
+                        out = chunk
             except BaseException:
                 self._roll_back(config, before)
                 raise
+            self._after_turn(config, before, out)
 
     def act(self, user_id: str, session_id: str, action: UserAction | dict[str, Any]) -> Reply:
         """A structured action (a button press). Unknown ids raise :class:`InvalidInput`."""
@@ -310,10 +330,22 @@ class Recommender:
             except BaseException:
                 self._roll_back(config, before)
                 raise
+            self._after_turn(config, before, out)
             reply = Reply.model_validate(out["reply"])
             if reply.action == "forgotten":  # "forget everything about me", confirmed
                 self.forget(user_id)
         return reply
+
+    def _after_turn(self, config: RunnableConfig, before: Any, out: dict[str, Any]) -> None:
+        """Log the turn's lines and prune the thread's old checkpoints (the turn is already saved).
+
+        A conversation checkpointed before the log existed has its earlier lines copied in first.
+        """
+        thread = config["configurable"]["thread_id"]
+        earlier = (before.values or {}).get("transcript") or ()
+        self.transcripts.append(thread, out.get("said") or (), earlier=earlier)
+        if self.keep_checkpoints is not None:
+            prune_thread(self.checkpointer, thread, self.keep_checkpoints)
 
     def _roll_back(self, config: RunnableConfig, before: Any) -> None:
         """Make the state before a failed turn current again: a turn applies whole or not at all.
@@ -337,7 +369,14 @@ class Recommender:
         return DialogueState.from_dict(data) if data else None
 
     def transcript(self, user_id: str, session_id: str) -> list[dict[str, Any]]:
-        snapshot = self.app.get_state(self._config(user_id, session_id))
+        """The whole conversation, oldest line first: ``{"role", "content"}`` dicts (assistant
+        lines also carry the reply's ``action``; a button press is a user line ``[action] ...``).
+        Read from the append-only log, so it is complete however long the conversation ran."""
+        config = self._config(user_id, session_id)
+        lines = self.transcripts.read(config["configurable"]["thread_id"])
+        if lines:
+            return lines
+        snapshot = self.app.get_state(config)  # a conversation not yet in the log: its state's lines
         return list(snapshot.values.get("transcript", [])) if snapshot.values else []
 
     def end_session(self, user_id: str, session_id: str) -> None:
@@ -371,7 +410,9 @@ class Recommender:
                     left.append(f"long-term memories: {exc}")
             report["threads"] = delete_user_threads(self.checkpointer, user)
             try:
+                self.transcripts.delete_prefix(user_thread_prefix(user))
                 scrub_checkpoints(self.checkpointer)
+                self.transcripts.scrub()
             except sqlite3.Error as exc:
                 left.append(f"deleted conversations may remain in the checkpoint file's free pages: {exc}")
         if left:
@@ -396,20 +437,19 @@ class Recommender:
         config = self._config(user_id, session_id)
         with self._lock(config["configurable"]["thread_id"]):
             self.checkpointer.delete_thread(config["configurable"]["thread_id"])
+            self.transcripts.delete_thread(config["configurable"]["thread_id"])
 
     def _config(self, user_id: str, session_id: str) -> RunnableConfig:
         user = _check_id("user_id", user_id)
         session = _check_id("session_id", session_id)
         return {"configurable": {"thread_id": thread_id(user, session)}}
 
-    def _lock(self, key: str) -> threading.Lock:
-        with self._locks_guard:
-            return self._locks[key]
+    def _lock(self, key: str) -> AbstractContextManager[threading.Lock]:
+        return self._locks.hold(key)
 
-    def _user_lock(self, user_id: str) -> threading.RLock:
+    def _user_lock(self, user_id: str) -> AbstractContextManager[threading.RLock]:
         """Held by each turn of a user and by forgetting them: forget-me waits for running turns."""
-        with self._locks_guard:
-            return self._user_locks[user_id]
+        return self._user_locks.hold(user_id)
 
 
 def _on_one_thread(make: Callable[[], Iterator[Reply]]) -> Iterator[Reply]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,14 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-__all__ = ["delete_user_threads", "scrub_checkpoints", "sqlite_checkpointer", "thread_id", "user_thread_prefix"]
+__all__ = ["KEEP_CHECKPOINTS", "delete_user_threads", "prune_thread", "scrub_checkpoints", "sqlite_checkpointer",
+           "thread_id", "user_thread_prefix"]
+
+log = logging.getLogger(__name__)
+
+#: checkpoints kept per thread: the current one (what the next turn loads, and a failed turn
+#: rolls back to) and the one before it, to look at or fork from
+KEEP_CHECKPOINTS = 2
 
 
 def user_thread_prefix(user_id: str) -> str:
@@ -32,6 +40,9 @@ def sqlite_checkpointer(path: str | Path) -> SqliteSaver:
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
     conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+    # WAL with NORMAL sync: a commit survives the process crashing (not a power cut) and costs
+    # no fsync; with FULL, the three commits of a turn (checkpoint, log, prune) dominated its time.
+    conn.execute("PRAGMA synchronous=NORMAL")
     conn.execute("PRAGMA secure_delete=ON")  # a deleted conversation's bytes are overwritten, not left in free pages
     saver = SqliteSaver(conn)
     saver.setup()
@@ -51,6 +62,41 @@ def delete_user_threads(saver: BaseCheckpointSaver[Any], user_id: str) -> int:
     for t in mine:
         saver.delete_thread(t)
     return len(mine)
+
+
+def prune_thread(saver: BaseCheckpointSaver[Any], thread_id: str, keep: int = KEEP_CHECKPOINTS) -> None:
+    """Delete all but the newest ``keep`` checkpoints of one thread (and their pending writes).
+
+    - :class:`SqliteSaver` (langgraph-checkpoint-sqlite 3.x) implements neither ``prune`` nor
+      ``delete_for_runs``: one indexed DELETE per table does it here. Checkpoint ids are
+      time-ordered (uuid6), so "older" is "smaller id".
+    - Any other saver goes through its own ``prune(strategy="keep_latest")`` (PostgresSaver
+      implements it, blobs included), which keeps only the newest one whatever ``keep`` says.
+    - A saver with neither is left alone, with one warning: its threads then keep every
+      checkpoint (each of bounded size, so storage still grows linearly).
+    """
+    if keep < 1:
+        raise ValueError(f"keep must be at least 1, got {keep}")
+    if isinstance(saver, SqliteSaver):
+        with saver.cursor() as cur:
+            row = cur.execute("SELECT checkpoint_id FROM checkpoints WHERE thread_id = ? AND checkpoint_ns = '' "
+                              "ORDER BY checkpoint_id DESC LIMIT 1 OFFSET ?", (thread_id, keep - 1)).fetchone()
+            if row is None:
+                return
+            cur.execute("DELETE FROM checkpoints WHERE thread_id = ? AND checkpoint_id < ?", (thread_id, row[0]))
+            cur.execute("DELETE FROM writes WHERE thread_id = ? AND checkpoint_id < ?", (thread_id, row[0]))
+        return
+    if type(saver) in _CANNOT_PRUNE:
+        return
+    try:
+        saver.prune([thread_id], strategy="keep_latest")
+    except NotImplementedError:
+        _CANNOT_PRUNE.add(type(saver))
+        log.warning("%s cannot prune old checkpoints; every checkpoint of a conversation is kept",
+                    type(saver).__name__)
+
+
+_CANNOT_PRUNE: set[type] = set()
 
 
 def scrub_checkpoints(saver: BaseCheckpointSaver[Any]) -> None:

@@ -7,11 +7,10 @@ changes, so every step can be unit-tested on a dict.
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Annotated, Any, Literal, Protocol, TypedDict, runtime_checkable
+from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
 
 import numpy as np
 from langgraph.config import get_stream_writer
@@ -28,6 +27,9 @@ from crs.reasoning.state import Action, DialogueState, Feedback, Recommendation
 __all__ = ["ChoiceMemory", "MemoryHooks", "RecallingMemory", "TurnState", "TurnSteps", "VisibleMemory"]
 
 _HISTORY_TURNS = 8  # recent turns handed to the reply writer (an LLM prompt's budget cuts further)
+#: transcript lines the state keeps: the reply writer's history and more. A checkpoint then stays
+#: the same size however long the conversation; the whole conversation is in the transcript log.
+TRANSCRIPT_WINDOW = 2 * _HISTORY_TURNS
 
 
 class TurnState(TypedDict, total=False):
@@ -42,7 +44,8 @@ class TurnState(TypedDict, total=False):
     action: dict[str, Any] | None  # the engine's decision this turn
     reply: dict[str, Any] | None  # Reply.model_dump()
     understood: dict[str, list[str]] | None  # attribute ids a message asked for / ruled out, to acknowledge
-    transcript: Annotated[list[dict[str, Any]], operator.add]
+    transcript: list[dict[str, Any]]  # the most recent lines only (TurnSteps.transcript_window)
+    said: list[dict[str, Any]]  # this turn's lines, for the append-only transcript log
     chosen_before: list[str]  # items this user chose in earlier sessions (from memory, at recall)
     confirming_forget: bool  # "forget everything about me" was asked; the next "yes" confirms it
 
@@ -147,8 +150,10 @@ class TurnSteps:
         *,
         max_message_chars: int = MAX_CHARS,
         profiles: ProfileSource | None = None,
+        transcript_window: int | None = TRANSCRIPT_WINDOW,
     ) -> None:
         self.engine = engine
+        self.transcript_window = transcript_window  # None keeps every line in the state (grows per turn)
         self.nlu = nlu
         self.nlg = nlg
         self.memory = memory
@@ -386,9 +391,13 @@ class TurnSteps:
         heard = state.get("message")
         if heard is None and state.get("feedback") is not None:
             heard = f"[action] {state['feedback']}"
+        lines = ([{"role": "user", "content": heard[:self.max_message_chars]}] if heard else []) + said
+        recent = [*(state.get("transcript") or ()), *lines]
+        if self.transcript_window is not None:
+            recent = recent[-self.transcript_window:]
         return {
             "reply": reply.model_dump(),
-            "transcript": ([{"role": "user", "content": heard[:self.max_message_chars]}] if heard else []) + said,
+            "transcript": recent, "said": lines,
             "message": None, "feedback": None, "problem": None, "action": None, "understood": None,
             "confirming_forget": False,
         }
