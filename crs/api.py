@@ -234,7 +234,7 @@ class Recommender:
 
             kwargs["memory"] = ReflectiveMemory.open(
                 settings.state_dir / "memory", host=settings.memory_host, port=settings.memory_port, graph=graph,
-                settings=settings.memory_settings, **({"clock": clock} if clock is not None else {}))
+                settings=settings.memory_settings, background=True, **({"clock": clock} if clock is not None else {}))
         rec = cls(graph, vocabulary=vocabulary, settings=settings, **kwargs)
         if built is not None:
             rec.policy_name = settings.strategy or "best"

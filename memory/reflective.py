@@ -14,8 +14,9 @@ import json
 import logging
 import re
 import threading
-from collections import OrderedDict, defaultdict
-from collections.abc import Mapping, Sequence
+from collections import Counter, OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -25,6 +26,7 @@ from numpy.typing import NDArray
 
 from crs.kb.graph import KnowledgeGraph
 from crs.kb.text import phrase
+from crs.memory.background import Reflector
 from crs.memory.chroma_store import ChromaMemoryStore
 from crs.memory.clock import Clock, utcnow
 from crs.memory.config import MemorySettings
@@ -80,6 +82,7 @@ class _UserState:
     segments: dict[str, int] = field(default_factory=dict)
     pending: list[Retrieval] = field(default_factory=list)
     profile: Profile | None = None
+    holders: int = 0  # callers holding or waiting for ``lock``: never evicted meanwhile
 
 
 class ReflectiveMemory:
@@ -94,7 +97,13 @@ class ReflectiveMemory:
         settings: MemorySettings | None = None,
         disabled_reason: str | None = None,
         clock: Clock = utcnow,
+        background: bool = False,
+        max_users: int = 1024,
     ) -> None:
+        """``background``: reflections and reranker credit are written by a worker thread, off the
+        reply path (every read of a user's memory first waits for that user's queued writes).
+        ``max_users``: per-user working state kept in memory (idle users beyond it are dropped,
+        least recently used first; what they lose is the unreflected tail of sessions left open)."""
         self.store = store
         #: "now" for writing memories and weighing their age (a script's ``wait`` moves it)
         self.clock = clock
@@ -106,8 +115,11 @@ class ReflectiveMemory:
         self.rerankers = RerankerBank(state_dir / "reranker" if state_dir else None, self.settings.reranker)
         self._profiles_dir = state_dir / "profiles" if state_dir else None
         self._rng = np.random.default_rng(self.settings.seed)
-        self._users: defaultdict[str, _UserState] = defaultdict(_UserState)
+        self._users: OrderedDict[str, _UserState] = OrderedDict()  # least recently used first
+        self.max_users = max_users
         self._guard = threading.Lock()
+        self._local = threading.local()  # users whose lock this thread holds: no settling while holding it
+        self.reflector = Reflector() if background else None
         self._rates = base_rates(graph) if graph is not None else None
         self._lookup = _value_index(graph) if graph is not None else None
         self._attr_names = {a.id: a.value for a in graph.attributes} if graph is not None else {}
@@ -149,9 +161,62 @@ class ReflectiveMemory:
     def enabled(self) -> bool:
         return self.store is not None
 
-    def _user(self, user_id: str) -> _UserState:
+    @contextmanager
+    def _held(self, user_id: str, *, settle: bool = True) -> Iterator[_UserState]:
+        """The user's working state, under the user's lock; first (``settle``) waits for the
+        user's background writes, so a read sees every earlier turn."""
+        held: Counter[str] = self._local.__dict__.setdefault("held", Counter())
+        if settle:
+            self._settle(user_id)
         with self._guard:
-            return self._users[user_id]
+            user = self._users.get(user_id)
+            if user is None:
+                user = self._users[user_id] = _UserState()
+            else:
+                self._users.move_to_end(user_id)
+            user.holders += 1
+        try:
+            with user.lock:
+                held[user_id] += 1
+                try:
+                    yield user
+                finally:
+                    held[user_id] -= 1
+        finally:
+            with self._guard:
+                user.holders -= 1
+                self._evict()
+
+    def _settle(self, user_id: str) -> None:
+        """Wait for the user's queued background writes, unless this thread holds the user's lock
+        (the worker would need it: the caller already waited when it took the lock)."""
+        if self.reflector is not None and not self._local.__dict__.setdefault("held", Counter())[user_id]:
+            self.reflector.settle(user_id)
+
+    def _evict(self) -> None:
+        """Drop idle users beyond ``max_users`` (not held, nothing queued for them)."""
+        excess = len(self._users) - self.max_users
+        if excess <= 0:
+            return
+        doomed = []
+        for uid, user in self._users.items():
+            if user.holders == 0 and (self.reflector is None or not self.reflector.pending(uid)):
+                doomed.append(uid)
+                if len(doomed) == excess:
+                    break
+        for uid in doomed:
+            del self._users[uid]
+
+    def _later(self, user_id: str, task: Any) -> None:
+        """Run a memory write now, or on the background worker."""
+        if self.reflector is None:
+            task()
+        else:
+            self.reflector.submit(user_id, task)
+
+    def flush(self, user_id: str | None = None, timeout: float | None = None) -> bool:
+        """Wait for queued background writes (of one user, or all); False if ``timeout`` passed first."""
+        return True if self.reflector is None else self.reflector.settle(user_id, timeout)
 
     def _require_store(self) -> MemoryStore:
         if self.store is None:
@@ -165,8 +230,7 @@ class ReflectiveMemory:
         replies then use the same memories). Stated dislikes always count: they keep things out
         of lists, which no ranking may drop. No memory (an empty prior) if the store fails."""
         try:
-            user = self._user(user_id)
-            with user.lock:
+            with self._held(user_id) as user:
                 user.profile = None
                 entries = self._require_store().for_user(user_id).entries(valid_only=True)
                 prefs = [e for e in entries if e.kind in ("like", "dislike")]
@@ -193,7 +257,8 @@ class ReflectiveMemory:
         """The soft prior for a new session; no memory (an empty prior) if the store fails."""
         try:
             # Read afresh at every session start: another worker may have reflected meanwhile.
-            self._user(user_id).profile = None
+            with self._held(user_id) as user:
+                user.profile = None
             return list(self.load_profile(user_id).prior)
         except MemoryStoreError as exc:
             log.warning("memory unavailable for user %r, starting without it: %s", user_id, exc)
@@ -210,6 +275,7 @@ class ReflectiveMemory:
     def chosen(self, user_id: str) -> list[str]:
         """Items the user chose before, newest first: not offered again unless asked for."""
         try:
+            self._settle(user_id)
             entries = self._require_store().for_user(user_id).entries(valid_only=True)
             chosen = sorted(((e.valid_from, i) for e in entries if e.evidence_source == "chosen" for i in e.item_ids),
                             reverse=True)
@@ -233,8 +299,7 @@ class ReflectiveMemory:
 
     def _observe(self, user_id: str, state: Mapping[str, Any]) -> None:
         session_id = str(state.get("session_id") or state.get("thread_id") or "default")
-        user = self._user(user_id)
-        with user.lock:
+        with self._held(user_id, settle=False) as user:
             reply = state.get("reply") or {}
             kind = reply.get("action")
             record = self._record(user, user_id, session_id)
@@ -242,7 +307,7 @@ class ReflectiveMemory:
             # "start over", or a dialogue that begins again (a new thread observed under the
             # same session key): close this segment and start the next one.
             if record.events and (kind == "restart" or (record.dialogue is not None and turn < record.turns)):
-                self._safe_reflect(user_id, session_id, record)
+                self._reflect_later(user_id, session_id, record)
                 user.segments[session_id] = user.segments.get(session_id, 0) + 1
                 user.records.pop(session_id, None)
                 record = self._record(user, user_id, session_id)
@@ -250,9 +315,9 @@ class ReflectiveMemory:
             before_rejected = len(record.final("rejected_items"))
             update_record(record, state)
             if record.accepted_item and record.accepted_item != before_item:
-                self._credit(user, accepted=True, shown=record.recommended_ids)
+                self._credit_later(user_id, user, accepted=True, shown=record.recommended_ids)
             elif len(record.final("rejected_items")) > before_rejected:
-                self._credit(user, accepted=False, shown=record.recommended_ids)
+                self._credit_later(user_id, user, accepted=False, shown=record.recommended_ids)
             every = self.settings.reflect_every
             last = user.reflected_turn.get(session_id, 0)
             # A statement about themselves is written in the turn it is said: a session that ends
@@ -260,7 +325,20 @@ class ReflectiveMemory:
             said = bool(record.events) and record.events[-1].turn == record.turns and \
                 any(find_statements(record.events[-1].message or ""))
             if said or kind in _END_ACTIONS or (every and record.turns - last >= every):
+                self._reflect_later(user_id, session_id, record)
+
+    def _reflect_later(self, user_id: str, session_id: str, record: SessionRecord) -> None:
+        """Reflect the record now or in the background (the record object itself: a restart replaces it)."""
+        def task() -> None:
+            with self._held(user_id, settle=False):
                 self._safe_reflect(user_id, session_id, record)
+
+        self._later(user_id, task)
+
+    def _credit_later(self, user_id: str, user: _UserState, *, accepted: bool, shown: Sequence[str]) -> None:
+        retrievals, user.pending = user.pending, []
+        if retrievals:
+            self._later(user_id, lambda: self._credit(retrievals, accepted=accepted, shown=shown))
 
     # ---------------------------------------------------------------- sessions
     def _record(self, user: _UserState, user_id: str, session_id: str) -> SessionRecord:
@@ -277,7 +355,8 @@ class ReflectiveMemory:
     def _safe_reflect(self, user_id: str, session_id: str, record: SessionRecord) -> None:
         try:
             self._reflect_record(record)
-            self._user(user_id).reflected_turn[session_id] = record.turns
+            with self._held(user_id, settle=False) as user:
+                user.reflected_turn[session_id] = record.turns
         except MemoryStoreError as exc:
             # The record stays buffered: a later reflect() can still write it.
             log.warning("reflection of session %r for user %r postponed: %s", session_id, user_id, exc)
@@ -285,8 +364,7 @@ class ReflectiveMemory:
     def reflect(self, user_id: str, session_id: str, state: Mapping[str, Any] | None = None) -> ReflectionResult:
         """Distil a session into memories now (on demand). ``state`` adds a last observed turn."""
         self._require_store()
-        user = self._user(user_id)
-        with user.lock:
+        with self._held(user_id) as user:
             record = self._record(user, user_id, session_id)
             if state is not None:
                 update_record(record, state)
@@ -296,7 +374,7 @@ class ReflectiveMemory:
 
     def reflect_record(self, record: SessionRecord) -> ReflectionResult:
         """Reflect a session record built elsewhere (an import, a replay, the evaluation)."""
-        with self._user(record.user_id).lock:
+        with self._held(record.user_id):
             return self._reflect_record(record)
 
     def _reflect_record(self, record: SessionRecord) -> ReflectionResult:
@@ -305,9 +383,9 @@ class ReflectiveMemory:
         handle = store.for_user(record.user_id)
         result = apply_candidates(handle, record.session_id, candidates,
                                   merge_threshold=self.settings.merge_threshold, now=self.clock())
-        user = self._user(record.user_id)
-        user.profile = None
-        self._write_profile(record.user_id)
+        with self._held(record.user_id, settle=False) as user:
+            user.profile = None
+            self._write_profile(record.user_id)
         return result
 
     def candidates(self, record: SessionRecord) -> list[Candidate]:
@@ -354,8 +432,7 @@ class ReflectiveMemory:
     def load_profile(self, user_id: str) -> Profile:
         """Like :meth:`profile`, but a failing store raises :class:`MemoryStoreError`."""
         store = self._require_store()
-        user = self._user(user_id)
-        with user.lock:
+        with self._held(user_id) as user:
             if user.profile is None:
                 entries = store.for_user(user_id).entries(valid_only=True)
                 user.profile = build_profile(user_id, entries, rates=self._rates, settings=self.settings.profile,
@@ -389,6 +466,7 @@ class ReflectiveMemory:
         rs = self.settings.reranker
         k = k or rs.top_k
         m = m or rs.sample_m
+        self._settle(user_id)
         qv, hits = store.for_user(user_id).search(query, k, valid_only=True, kinds=kinds)
         chosen: list[int] = []
         if hits:
@@ -400,8 +478,7 @@ class ReflectiveMemory:
             else:
                 chosen = list(range(min(m, len(hits))))
         retrieval = Retrieval(user_id, query, qv, hits, chosen)
-        user = self._user(user_id)
-        with user.lock:
+        with self._held(user_id) as user:
             user.pending = [*user.pending[-7:], retrieval]
         return retrieval
 
@@ -437,28 +514,25 @@ class ReflectiveMemory:
             except MemoryStoreError as exc:
                 log.warning("could not record memory use for user %r: %s", retrieval.user_id, exc)
 
-    def _credit(self, user: _UserState, *, accepted: bool, shown: Sequence[str]) -> None:
+    def _credit(self, retrievals: Sequence[Retrieval], *, accepted: bool, shown: Sequence[str]) -> None:
         """Offline credit: a retrieved memory was used if it names a shown item or one of its attributes."""
-        if not user.pending:
-            return
         shown_attrs = {a for i in shown for a in (self._item_attributes(i) if self.graph is not None else ())}
-        for retrieval in user.pending:
+        for retrieval in retrievals:
             used = [e.id for e in retrieval.entries
                     if set(e.item_ids) & set(shown) or set(e.attribute_ids) & shown_attrs]
             self.feedback(retrieval, used, accepted)
-        user.pending = []
 
     # ---------------------------------------------------------------- what a person can see
     def memories(self, user_id: str) -> list[MemoryEntry]:
         """The user's memories that still hold, newest first (what "what do you remember?" shows)."""
+        self._settle(user_id)
         entries = self._require_store().for_user(user_id).entries(valid_only=True)
         return sorted(entries, key=lambda e: e.created_at, reverse=True)
 
     def forget_memory(self, user_id: str, memory_id: str) -> bool:
         """Delete one of the user's memories; False when the user has no memory with that id."""
         store = self._require_store()
-        user = self._user(user_id)
-        with user.lock:
+        with self._held(user_id) as user:
             memories = store.for_user(user_id)
             if not memories.get([memory_id]):
                 return False
@@ -478,8 +552,7 @@ class ReflectiveMemory:
                  for a in (place_phrase(st.phrase, self._lookup) if self._lookup is not None else ())}
         topics = {st.topic for st in statements if st.kind in ("fact", "style")}
         words = {w for w in re.findall(r"[a-z0-9']+", said.lower()) if len(w) > 2} - _FORGET_STOP
-        user = self._user(user_id)
-        with user.lock:
+        with self._held(user_id) as user:
             memories = store.for_user(user_id)
             valid = memories.entries(valid_only=True)
             gone = [e for e in valid if e.kind != "session_summary" and (
@@ -502,6 +575,8 @@ class ReflectiveMemory:
         What lives beside the store (reranker, profile, buffered turns) is deleted first, so a
         store that is down still loses them; then :class:`MemoryStoreError` says what is left.
         """
+        if self.reflector is not None:  # queued writes of this user are dropped; a running one finishes first
+            self.reflector.cancel(user_id)
         with self._guard:
             user = self._users.pop(user_id, None)
         lock = user.lock if user is not None else threading.RLock()

@@ -65,6 +65,7 @@ def test_the_live_conversation_retrieves_through_the_reranker_which_learns_and_i
         if listed.action != "recommend":
             listed = rec.act("ann", name, {"type": "recommend_now"})
         rec.act("ann", name, {"type": "accept_item", "item_id": listed.recommendations[0].id})
+        rec.memory.flush("ann")  # the credit is written in the background; the file is read directly here
 
     session("s2")  # recall retrieved the memories; the accepted item credits those it used
     assert path.is_file()
