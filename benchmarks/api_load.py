@@ -7,7 +7,9 @@ loopback port, lets each client hold conversations (a genre and decade of its ow
 "just recommend something", "why the first one?", then picks the first item with an action)
 until it has sent ``--turns`` turns, after one warm-up conversation per client that is not
 counted. Prints and writes throughput and p50/p95/p99 per-turn latency (client side, whole
-HTTP round trip) and checks the floor: p95 <= 100 ms per turn.
+HTTP round trip) and checks the floor: p95 <= 100 ms per turn. It also reports the server's CPU
+time per turn (from /proc, user + system, all its threads): what a turn costs, whatever else
+the machine is running.
 """
 
 from __future__ import annotations
@@ -59,6 +61,15 @@ def start_server(home: Path, memory: bool) -> tuple[subprocess.Popen[bytes], str
         time.sleep(0.2)
     proc.kill()
     raise SystemExit("crs serve did not become ready")
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of a process so far (Linux /proc), or None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def conversation(client: httpx.Client, url: str, who: str, session: str, n: int) -> list[tuple[str, float]]:
@@ -113,10 +124,11 @@ def main() -> None:
             for t in threads:
                 t.start()
             ready.wait()  # every client has warmed up; the clock starts now
-            start = time.perf_counter()
+            start, cpu_start = time.perf_counter(), cpu_seconds(proc.pid)
             for t in threads:
                 t.join()
             wall = time.perf_counter() - start
+            cpu_end = cpu_seconds(proc.pid)
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -140,6 +152,8 @@ def main() -> None:
         "latency_ms": {"p50": round(cuts[49], 1), "p95": round(cuts[94], 1), "p99": round(cuts[98], 1),
                        "mean": round(statistics.fmean(latencies), 1), "max": round(latencies[-1], 1)},
         "latency_ms_by_turn": by_kind,
+        "server_cpu_ms_per_turn": round((cpu_end - cpu_start) * 1000 / len(latencies), 2)
+        if cpu_start is not None and cpu_end is not None else None,
         "floor_p95_ms": FLOOR_P95_MS,
         "floor_met": cuts[94] <= FLOOR_P95_MS,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),

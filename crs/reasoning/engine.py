@@ -7,6 +7,7 @@ benchmark simulator all call it.
 from __future__ import annotations
 
 import operator
+import threading
 from collections import OrderedDict
 from collections.abc import Iterable
 from dataclasses import fields
@@ -123,8 +124,8 @@ class _CandidateSet:
 
     def bins(self, graph: KnowledgeGraph) -> _Bins:
         """The entries, laid out for weighted counts (see :class:`_Bins`); built on first use."""
+        origin = self._origin  # read first: another thread sets _bins before it clears _origin
         if self._bins is None:
-            origin = self._origin
             if origin is not None and (origin[0]._bins is not None or origin[0]._origin is not None):
                 parent, keep = origin
                 base = parent.bins(graph)  # the parent builds its own the same way if need be
@@ -257,6 +258,7 @@ class Engine:
         self.rule = rule if rule is not None else ThresholdRule.from_settings(self.settings)
         self._cache_size = 512
         self._cand_cache: OrderedDict[_Key, _CandidateSet] = OrderedDict()
+        self._cache_lock = threading.Lock()  # conversations share the engine: a hit's move_to_end races eviction
         self._id_cache: dict[tuple[str, ...], tuple[tuple[int, ...], IntArray]] = {}
         self._seed_cache: dict[tuple[str, ...], FloatArray] = {}
 
@@ -335,9 +337,10 @@ class Engine:
         return hit
 
     def _remember(self, key: _Key, found: _CandidateSet) -> _CandidateSet:
-        self._cand_cache[key] = found
-        if len(self._cand_cache) > self._cache_size:
-            self._cand_cache.popitem(last=False)
+        with self._cache_lock:
+            self._cand_cache[key] = found
+            while len(self._cand_cache) > self._cache_size:
+                self._cand_cache.popitem(last=False)
         return found
 
     def _candidates(
@@ -351,9 +354,11 @@ class Engine:
         """
         key = (accepted, pruned, rejected_items)
         cache = self._cand_cache
-        hit = cache.get(key)
+        with self._cache_lock:
+            hit = cache.get(key)
+            if hit is not None:
+                cache.move_to_end(key)
         if hit is not None:
-            cache.move_to_end(key)
             return hit
         g = self.graph
         if rejected_items:

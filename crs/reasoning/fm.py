@@ -18,6 +18,7 @@ actually has to rank). Everything uses one seeded ``numpy.random.Generator``.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -236,6 +237,7 @@ class FMScorer:
         self._contexts: OrderedDict[tuple[str | None, tuple[int, ...], tuple[int, ...]], FloatArray] = (
             OrderedDict()
         )
+        self._lock = threading.Lock()  # shared by conversations' threads: a hit's move_to_end races eviction
         self._rows: OrderedDict[int, FloatArray] = OrderedDict()
         self._penalties: OrderedDict[int, FloatArray] = OrderedDict()
         # Small vocabularies: every attribute row P_a·q_v up front (LastFM: 33 × 7,432).
@@ -255,9 +257,10 @@ class FMScorer:
         row = self._rows.get(attr)
         if row is None:
             row = (self.q @ self.attrs[attr]).astype(np.float64)
-            self._rows[attr] = row
-            if len(self._rows) > 4 * self._cache_size:
-                self._rows.popitem(last=False)
+            with self._lock:
+                self._rows[attr] = row
+                while len(self._rows) > 4 * self._cache_size:
+                    self._rows.popitem(last=False)
         return row
 
     def rejection_penalty(self, attr: int) -> FloatArray:
@@ -271,9 +274,10 @@ class FMScorer:
                 row = np.maximum(self.attribute_row(attr), 0.0)
                 if self.no_penalty:
                     row[self.graph.attr_items.row(attr)] += self.no_penalty
-            self._penalties[attr] = row
-            if len(self._penalties) > self._cache_size:
-                self._penalties.popitem(last=False)
+            with self._lock:
+                self._penalties[attr] = row
+                while len(self._penalties) > self._cache_size:
+                    self._penalties.popitem(last=False)
         return row
 
     def base_scores(self, user: str | None) -> FloatArray:
@@ -288,9 +292,11 @@ class FMScorer:
     def full_scores(self, user: str | None, accepted: tuple[int, ...], rejected: tuple[int, ...]) -> FloatArray:
         """Scores of every item in one context (cached; built from a cached shorter context)."""
         key = (user, accepted, rejected)
-        hit = self._contexts.get(key)
+        with self._lock:
+            hit = self._contexts.get(key)
+            if hit is not None:
+                self._contexts.move_to_end(key)
         if hit is not None:
-            self._contexts.move_to_end(key)
             return hit
         if (rejected and (user, accepted, rejected[:-1]) in self._contexts) or (rejected and not accepted):
             scores = self.full_scores(user, accepted, rejected[:-1]) - self.rejection_penalty(rejected[-1])
@@ -300,9 +306,10 @@ class FMScorer:
             scores = self.full_scores(user, accepted, rejected[:-1]) - self.rejection_penalty(rejected[-1])
         else:
             scores = self.base_scores(user)
-        self._contexts[key] = scores
-        if len(self._contexts) > self._cache_size:
-            self._contexts.popitem(last=False)
+        with self._lock:
+            self._contexts[key] = scores
+            while len(self._contexts) > self._cache_size:
+                self._contexts.popitem(last=False)
         return scores
 
     def score(self, context: ScoringContext, items: IntArray) -> FloatArray:
