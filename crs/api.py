@@ -339,10 +339,12 @@ class Recommender:
     def _after_turn(self, config: RunnableConfig, before: Any, out: dict[str, Any]) -> None:
         """Log the turn's lines and prune the thread's old checkpoints (the turn is already saved).
 
-        A conversation checkpointed before the log existed has its earlier lines copied in first.
+        A conversation checkpointed before the log existed (its state has no ``said``) has its
+        earlier lines copied in first.
         """
         thread = config["configurable"]["thread_id"]
-        earlier = (before.values or {}).get("transcript") or ()
+        old = before.values or {}
+        earlier = old.get("transcript") or () if "said" not in old else ()
         self.transcripts.append(thread, out.get("said") or (), earlier=earlier)
         if self.keep_checkpoints is not None:
             prune_thread(self.checkpointer, thread, self.keep_checkpoints)

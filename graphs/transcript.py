@@ -19,13 +19,11 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 __all__ = ["SqliteTranscriptLog", "TranscriptLog", "transcript_log_for"]
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS crs_transcript (
-    thread_id TEXT NOT NULL,
-    seq INTEGER NOT NULL,
-    line TEXT NOT NULL,
-    PRIMARY KEY (thread_id, seq)
-)"""
+_SCHEMA = (
+    # the row id orders the lines: appended in order, never updated
+    "CREATE TABLE IF NOT EXISTS crs_transcript (id INTEGER PRIMARY KEY, thread_id TEXT NOT NULL, line TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS crs_transcript_thread ON crs_transcript (thread_id, id)",
+)
 
 
 @runtime_checkable
@@ -53,7 +51,8 @@ class SqliteTranscriptLog:
         self.lock = lock or threading.Lock()
         self._owns_file = owns_file  # the log's own file: scrub() rebuilds it (else the saver's scrub does)
         with self.lock:
-            self.conn.execute(_SCHEMA)
+            for statement in _SCHEMA:
+                self.conn.execute(statement)
             self.conn.commit()
 
     @classmethod
@@ -68,23 +67,18 @@ class SqliteTranscriptLog:
 
     def append(self, thread_id: str, lines: Sequence[dict[str, Any]], *,
                earlier: Sequence[dict[str, Any]] = ()) -> None:
-        """Add a turn's lines; ``earlier`` lines go first when the log has none of this thread yet
-        (a conversation checkpointed before its lines were logged)."""
-        if not lines:
+        """Add a turn's lines, after ``earlier`` ones if given (the lines of a conversation
+        checkpointed before its lines were logged)."""
+        rows = [(thread_id, json.dumps(line, ensure_ascii=False)) for line in (*earlier, *lines)]
+        if not rows:
             return
         with self.lock:
-            (last,) = self.conn.execute("SELECT coalesce(max(seq), -1) FROM crs_transcript WHERE thread_id = ?",
-                                        (thread_id,)).fetchone()
-            if last < 0 and earlier:
-                lines = [*earlier, *lines]
-            self.conn.executemany("INSERT INTO crs_transcript (thread_id, seq, line) VALUES (?, ?, ?)",
-                                  [(thread_id, last + 1 + i, json.dumps(line, ensure_ascii=False))
-                                   for i, line in enumerate(lines)])
+            self.conn.executemany("INSERT INTO crs_transcript (thread_id, line) VALUES (?, ?)", rows)
             self.conn.commit()
 
     def read(self, thread_id: str) -> list[dict[str, Any]]:
         with self.lock:
-            rows = self.conn.execute("SELECT line FROM crs_transcript WHERE thread_id = ? ORDER BY seq",
+            rows = self.conn.execute("SELECT line FROM crs_transcript WHERE thread_id = ? ORDER BY id",
                                      (thread_id,)).fetchall()
         return [json.loads(line) for (line,) in rows]
 

@@ -18,12 +18,15 @@ import threading
 import weakref
 from collections import Counter
 from collections.abc import Callable
+from concurrent.futures import Future
+from typing import TypeVar
 
 __all__ = ["Reflector"]
 
 log = logging.getLogger(__name__)
 
 _EXIT_WAIT_SECONDS = 30.0
+T = TypeVar("T")
 
 
 class Reflector:
@@ -68,6 +71,21 @@ class Reflector:
         with self._cond:
             self._generation[user_id] += 1
         return self.settle(user_id, timeout)
+
+    def call(self, user_id: str, fn: Callable[[], T]) -> T:
+        """Run ``fn`` on the worker, between other writes (none runs beside it), and return its result."""
+        if self.on_worker():
+            return fn()
+        done = Future[T]()
+
+        def task() -> None:
+            try:
+                done.set_result(fn())
+            except BaseException as exc:
+                done.set_exception(exc)
+
+        self.submit(user_id, task)
+        return done.result()
 
     def _run(self) -> None:
         while True:

@@ -324,7 +324,9 @@ class ReflectiveMemory:
             # with it (one message, a closed tab, an API session never closed) keeps it.
             said = bool(record.events) and record.events[-1].turn == record.turns and \
                 any(find_statements(record.events[-1].message or ""))
-            if said or kind in _END_ACTIONS or (every and record.turns - last >= every):
+            if said:  # in the turn itself: the person's next turn may be served by another process
+                self._safe_reflect(user_id, session_id, record)
+            elif kind in _END_ACTIONS or (every and record.turns - last >= every):
                 self._reflect_later(user_id, session_id, record)
 
     def _reflect_later(self, user_id: str, session_id: str, record: SessionRecord) -> None:
@@ -575,8 +577,14 @@ class ReflectiveMemory:
         What lives beside the store (reranker, profile, buffered turns) is deleted first, so a
         store that is down still loses them; then :class:`MemoryStoreError` says what is left.
         """
-        if self.reflector is not None:  # queued writes of this user are dropped; a running one finishes first
+        if self.reflector is not None:
+            # Queued writes of this user are dropped, a running one finishes first; the deletion and
+            # the scrub of the store's files then run on the worker, so no other write runs beside them.
             self.reflector.cancel(user_id)
+            return self.reflector.call(user_id, lambda: self._forget(user_id))
+        return self._forget(user_id)
+
+    def _forget(self, user_id: str) -> dict[str, Any]:
         with self._guard:
             user = self._users.pop(user_id, None)
         lock = user.lock if user is not None else threading.RLock()

@@ -61,9 +61,17 @@ def prepare_offline_tiktoken(cache_dir: str | Path | None = None) -> Path:
     return target
 
 
-@lru_cache(maxsize=4)
+_LOADING = threading.Lock()
+
+
 def encoding(name: str = "cl100k_base") -> Any:
     """A tiktoken encoding loaded from the bundled files (no network)."""
+    with _LOADING:  # threads asking at once wait for one load (lru_cache alone lets each of them load it)
+        return _encoding(name)
+
+
+@lru_cache(maxsize=4)
+def _encoding(name: str) -> Any:
     import tiktoken
 
     if name in OFFLINE_ENCODINGS:

@@ -11,7 +11,7 @@ from langgraph.checkpoint.memory import InMemorySaver
 
 from crs import Recommender, Settings
 from crs.graphs.checkpoint import _CANNOT_PRUNE, prune_thread, sqlite_checkpointer, thread_id
-from crs.graphs.steps import TRANSCRIPT_WINDOW
+from crs.graphs.steps import TRANSCRIPT_WINDOW, TurnSteps
 from crs.kb import KnowledgeGraph
 
 LINES = ["some jazz please", "no", "yes", "from the 1950s", "just recommend something", "why the first one?",
@@ -84,12 +84,18 @@ def test_transcript_is_whole_while_the_state_keeps_a_window(toy_graph: Knowledge
 
 
 def test_a_conversation_from_before_the_log_keeps_its_earlier_lines(toy_graph: KnowledgeGraph, toy_catalog,
-                                                                      settings) -> None:
+                                                                      settings, monkeypatch) -> None:
+    # the earlier code: the whole transcript in the state, no "said", nothing in the log
+    said = TurnSteps._said
+    monkeypatch.setattr(TurnSteps, "_said", lambda self, state, reply: {
+        k: v for k, v in said(self, state, reply).items() if k != "said"})
+    monkeypatch.setattr(Recommender, "_after_turn", lambda self, config, before, out: None)
     old = Recommender(toy_graph, vocabulary=toy_catalog.vocabulary, settings=settings,
                       transcript_window=None, keep_checkpoints=None)
     for line in LINES[:4]:
         old.chat("ann", "s", line)
-    old.transcripts.delete_thread(thread_id("ann", "s"))  # as if written before the log existed
+    assert old.transcripts.read(thread_id("ann", "s")) == []
+    monkeypatch.undo()
     earlier = old.transcript("ann", "s")  # read from the state
     assert len(earlier) == 8
     rec = Recommender(toy_graph, vocabulary=toy_catalog.vocabulary, settings=settings)

@@ -17,11 +17,11 @@ from crs.memory import ChromaMemoryStore, MemorySettings, ReflectiveMemory
 
 
 def _said(session: str, turn: int, message: str, *, accepted: tuple[str, ...] = (),
-          rejected: tuple[str, ...] = (), action: str = "ask") -> dict[str, Any]:
+          rejected: tuple[str, ...] = (), action: str = "ask", item: str | None = None) -> dict[str, Any]:
     return {
         "session_id": session,
         "dialogue": {"turn": turn, "accepted": list(accepted), "rejected": list(rejected), "question": None,
-                     "options": [], "accepted_item": None, "rejected_items": [], "recommended": []},
+                     "options": [], "accepted_item": item, "rejected_items": [], "recommended": []},
         "transcript": [{"role": "user", "content": message}],
         "reply": {"action": action},
     }
@@ -52,9 +52,23 @@ def _block(mem: ReflectiveMemory) -> threading.Event:
     return gate
 
 
+def _chose(mem: ReflectiveMemory, user: str, session: str = "s1") -> None:
+    """A session that ends with a choice (reflected in the background)."""
+    mem.observe(user, _said(session, 1, "some jazz", accepted=("genre:jazz",)))
+    mem.observe(user, _said(session, 2, "the first one", accepted=("genre:jazz",), item="kind-of-blue",
+                            action="accepted"))
+
+
+def test_a_stated_preference_is_written_in_the_turn_even_with_the_worker_busy(mem: ReflectiveMemory) -> None:
+    gate = _block(mem)
+    mem.observe("ann", _said("s1", 1, "I'm done with rock", rejected=("genre:rock",)))  # the next turn may be another process's
+    assert any("rock" in text for text in _stored(mem, "ann"))
+    gate.set()
+
+
 def test_a_turn_does_not_wait_for_the_write_but_every_reader_does(mem: ReflectiveMemory) -> None:
     gate = _block(mem)
-    mem.observe("ann", _said("s1", 1, "I love jazz", accepted=("genre:jazz",)))  # returns with the write queued
+    _chose(mem, "ann")  # returns with the session's reflection queued
     assert _stored(mem, "ann") == []  # not written yet: the worker is busy
     seen: list[Any] = []
     reader = threading.Thread(target=lambda: seen.append(mem.memories("ann")))
@@ -63,19 +77,21 @@ def test_a_turn_does_not_wait_for_the_write_but_every_reader_does(mem: Reflectiv
     assert reader.is_alive() and seen == []  # the reader waits for ann's queued write ...
     gate.set()
     reader.join(10)
-    assert any("jazz" in e.text for e in seen[0])  # ... and then sees it
-    assert "genre:jazz" in mem.profile("ann").likes
+    assert any("Kind of Blue" in e.text for e in seen[0])  # ... and then sees it
+    assert "kind-of-blue" in mem.chosen("ann")
 
 
 def test_forget_me_drops_queued_writes_so_nothing_comes_back(mem: ReflectiveMemory) -> None:
-    mem.observe("ann", _said("s1", 1, "I love jazz", accepted=("genre:jazz",)))
-    mem.flush("ann")
+    mem.observe("ann", _said("s0", 1, "I love jazz", accepted=("genre:jazz",)))  # written in the turn
     gate = _block(mem)
-    mem.observe("ann", _said("s1", 2, "I'm vegetarian"))  # queued behind the blocked task
+    _chose(mem, "ann")  # queued behind the blocked task
     assert mem.reflector is not None and mem.reflector.pending("ann") == 1
-    report = mem.forget("ann")  # does not wait for someone else's task: ann's is dropped
-    assert report["memories"] >= 1
+    forgetting = threading.Thread(target=lambda: reports.append(mem.forget("ann")))
+    reports: list[dict[str, Any]] = []
+    forgetting.start()
     gate.set()
+    forgetting.join(10)
+    assert reports and reports[0]["memories"] >= 1
     assert mem.flush(timeout=10)
     assert _stored(mem, "ann") == [] and mem.memories("ann") == []
 
@@ -90,7 +106,7 @@ def test_forget_me_waits_for_a_write_already_running(mem: ReflectiveMemory, monk
         return real(record)
 
     monkeypatch.setattr(mem, "_reflect_record", slow)
-    mem.observe("ann", _said("s1", 1, "I love jazz", accepted=("genre:jazz",)))
+    _chose(mem, "ann")
     assert running.wait(5)
     done: list[Any] = []
     forgetting = threading.Thread(target=lambda: done.append(mem.forget("ann")))
@@ -107,7 +123,7 @@ def test_per_user_working_state_is_bounded(tmp_path: Path, toy_graph: KnowledgeG
                            settings=MemorySettings(reflect_every=0), max_users=3)
     with mem._held("keep"):  # a user whose lock is held is never dropped
         for n in range(10):
-            mem.observe(f"user{n}", _said("s1", 1, "some jazz", accepted=("genre:jazz",)))
+            mem.observe(f"user{n}", _said("s1", 1, "I love jazz", accepted=("genre:jazz",)))
         assert "keep" in mem._users
     assert len(mem._users) == 3
     assert mem.profile("user0").user_id == "user0"  # a dropped user is read back from the store
@@ -119,11 +135,12 @@ def test_a_process_that_exits_right_after_a_turn_keeps_what_was_said(tmp_path: P
         from crs import Recommender, Settings
         rec = Recommender.from_settings(Settings(state_dir={str(tmp_path)!r}, embeddings=False))
         rec.memory.reflector.submit("someone-else", lambda: time.sleep(1))  # the write is still queued at exit
-        rec.chat("ann", "s1", "I'm done with metal")
+        reply = rec.chat("ann", "s1", "just recommend something")
+        rec.act("ann", "s1", dict(type="accept_item", item_id=reply.recommendations[0].id))
         assert rec.memory.reflector.pending("ann") == 1
     """)
     subprocess.run([sys.executable, "-c", script], check=True, timeout=120, cwd=tmp_path)
     from crs import Recommender, Settings
 
     rec = Recommender.from_settings(Settings(state_dir=tmp_path, embeddings=False))
-    assert any("metal" in e.text for e in rec.memories("ann"))
+    assert any(e.evidence_source == "chosen" for e in rec.memories("ann"))
