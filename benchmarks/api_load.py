@@ -1,6 +1,7 @@
 """Load on ``crs serve``: concurrent clients on loopback, the offline engine, real HTTP turns.
 
-    python benchmarks/api_load.py [--clients 16] [--turns 40] [--no-memory] [--out benchmarks/out/api_load.json]
+    python benchmarks/api_load.py [--clients 16] [--turns 40] [--no-memory | --memory-server]
+                                  [--out benchmarks/out/api_load.json]
 
 Starts ``crs serve`` (bundled catalog, long-term memory on unless --no-memory) on a free
 loopback port, lets each client hold conversations (a genre and decade of its own, no, yes,
@@ -9,7 +10,8 @@ until it has sent ``--turns`` turns, after one warm-up conversation per client t
 counted. Prints and writes throughput and p50/p95/p99 per-turn latency (client side, whole
 HTTP round trip) and checks the floor: p95 <= 100 ms per turn. It also reports the server's CPU
 time per turn (from /proc, user + system, all its threads): what a turn costs, whatever else
-the machine is running.
+the machine is running. ``--memory-server`` keeps long-term memory in a Chroma server
+(``chroma run`` on loopback) instead of the embedded store: a separate mode, reported as such.
 """
 
 from __future__ import annotations
@@ -41,10 +43,31 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(home: Path, memory: bool) -> tuple[subprocess.Popen[bytes], str]:
+def start_chroma(home: Path) -> tuple[subprocess.Popen[bytes], int]:
+    """A Chroma server on loopback (the ``chroma`` command beside this Python)."""
+    port = free_port()
+    chroma = Path(sys.executable).with_name("chroma")
+    proc = subprocess.Popen([str(chroma), "run", "--path", str(home / "chroma"), "--host", "127.0.0.1",
+                             "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
+                return proc, port
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    proc.kill()
+    raise SystemExit("chroma run did not become ready")
+
+
+def start_server(home: Path, memory: bool, chroma_port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     settings = home / "crs.toml"
-    settings.write_text(f"memory = {'true' if memory else 'false'}\n", "utf-8")
+    lines = [f"memory = {'true' if memory else 'false'}"]
+    if chroma_port is not None:
+        lines += ['memory_host = "127.0.0.1"', f"memory_port = {chroma_port}"]
+    settings.write_text("\n".join(lines) + "\n", "utf-8")
     env = {**os.environ, "HOME": str(home), "CRS_HOME": str(home / "crs"), "CRS_API_TOKENS": f"bench:{TOKEN}"}
     proc = subprocess.Popen([sys.executable, "-m", "crs.cli", "serve", "--port", str(port), "--settings",
                              str(settings)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -70,6 +93,17 @@ def cpu_seconds(pid: int) -> float | None:
     except OSError:
         return None
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def server_code() -> dict[str, object]:
+    """Which code ``crs serve`` runs here: the folder of the installed ``crs`` and its git commit."""
+    where = subprocess.run([sys.executable, "-c", "import crs, os; print(os.path.dirname(crs.__file__))"],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    git = subprocess.run(["git", "-C", where, "rev-parse", "HEAD"], capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
+                           capture_output=True, text=True)
+    return {"path": str(Path(where).parent), "commit": git.stdout.strip() or None,
+            "uncommitted_changes": bool(dirty.stdout.strip())}
 
 
 def conversation(client: httpx.Client, url: str, who: str, session: str, n: int) -> list[tuple[str, float]]:
@@ -99,13 +133,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--turns", type=int, default=40, help="counted turns per client (after warm-up)")
-    parser.add_argument("--no-memory", action="store_true", help="serve without long-term memory")
+    mode = parser.add_mutually_exclusive_group()
+    mode.add_argument("--no-memory", action="store_true", help="serve without long-term memory")
+    mode.add_argument("--memory-server", action="store_true", help="long-term memory in a Chroma server on loopback")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON result here")
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="crs-load-") as tmp:
-        proc, url = start_server(Path(tmp), memory=not args.no_memory)
+        chroma, chroma_port = start_chroma(Path(tmp)) if args.memory_server else (None, None)
+        proc, url = start_server(Path(tmp), memory=not args.no_memory, chroma_port=chroma_port)
         try:
             per_client: list[list[tuple[str, float]]] = [[] for _ in range(args.clients)]
             ready = threading.Barrier(args.clients + 1)
@@ -132,6 +169,9 @@ def main() -> None:
         finally:
             proc.terminate()
             proc.wait(timeout=30)
+            if chroma is not None:
+                chroma.terminate()
+                chroma.wait(timeout=30)
 
     latencies = sorted(x * 1000 for xs in per_client for _, x in xs)
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
@@ -145,7 +185,7 @@ def main() -> None:
         "command": "python benchmarks/api_load.py " + " ".join(sys.argv[1:]),
         "clients": args.clients,
         "turns": len(latencies),
-        "memory": not args.no_memory,
+        "memory": "chroma server" if args.memory_server else not args.no_memory,
         "catalog": "bundled albums",
         "wall_seconds": round(wall, 3),
         "throughput_turns_per_second": round(len(latencies) / wall, 1),
@@ -154,6 +194,7 @@ def main() -> None:
         "latency_ms_by_turn": by_kind,
         "server_cpu_ms_per_turn": round((cpu_end - cpu_start) * 1000 / len(latencies), 2)
         if cpu_start is not None and cpu_end is not None else None,
+        "server_code": server_code(),
         "floor_p95_ms": FLOOR_P95_MS,
         "floor_met": cuts[94] <= FLOOR_P95_MS,
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform(),
