@@ -45,7 +45,7 @@ from crs.memory.reranker import RerankerBank, gumbel_top_m
 from crs.memory.session import SessionRecord, update_record
 from crs.memory.statements import find_statements
 from crs.memory.store import MemoryHit, MemoryStore, MemoryStoreError
-from crs.memory.tokens import fit_to_budget
+from crs.memory.tokens import encoding, fit_to_budget
 
 __all__ = ["MemorySettings", "ReflectiveMemory", "Retrieval"]
 
@@ -120,6 +120,9 @@ class ReflectiveMemory:
         self._guard = threading.Lock()
         self._local = threading.local()  # users whose lock this thread holds: no settling while holding it
         self.reflector = Reflector() if background else None
+        if self.reflector is not None and store is not None and self.settings.token_budget:
+            # load the tokenizer now, off the reply path: else the first retrieval waits seconds for it
+            self.reflector.submit("", lambda: encoding(self.settings.encoding))
         self._rates = base_rates(graph) if graph is not None else None
         self._lookup = _value_index(graph) if graph is not None else None
         self._attr_names = {a.id: a.value for a in graph.attributes} if graph is not None else {}
