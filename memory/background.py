@@ -1,8 +1,9 @@
-"""Memory writes off the reply path: one worker thread per memory, run in submission order.
+"""Memory writes off the reply path: a few worker threads per memory, each user's writes in order.
 
 A reflection writes to the store (embeddings, an upsert, the profile file): tens of
-milliseconds that the person waiting for a reply should not pay. Tasks run one at a time, in
-order, so a user's writes stay in the order their turns happened. Readers of a user's memory
+milliseconds that the person waiting for a reply should not pay. A user's tasks run one at a
+time, in the order their turns happened; different users' run side by side, so one user's
+reader never waits behind a backlog of other users' writes. Readers of a user's memory
 call :meth:`Reflector.settle` first and so always see what earlier turns wrote; forget-me calls
 :meth:`cancel`, which drops the user's queued tasks and waits for the one running. At
 interpreter exit the queue is drained (see :func:`atexit.register`), so a session ending with
@@ -13,12 +14,11 @@ from __future__ import annotations
 
 import atexit
 import logging
-import queue
 import threading
 import weakref
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import TypeVar
 
 __all__ = ["Reflector"]
@@ -30,27 +30,37 @@ T = TypeVar("T")
 
 
 class Reflector:
-    """A background worker for one memory's writes, started on the first task."""
+    """Background writes for one memory: each user's tasks run in order, one at a time; different
+    users' tasks run on a small pool of threads (started on the first task)."""
 
-    def __init__(self, name: str = "crs-memory-reflect") -> None:
+    def __init__(self, name: str = "crs-memory-write", workers: int = 4) -> None:
         self._name = name
-        self._queue: queue.SimpleQueue[tuple[str, int, Callable[[], None]]] = queue.SimpleQueue()
+        self._workers = workers
+        self._pool: ThreadPoolExecutor | None = None
+        self._queues: dict[str, deque[tuple[int, Callable[[], None]]]] = {}  # users with tasks left
         self._pending: Counter[str] = Counter()  # user -> tasks queued or running
         self._generation: Counter[str] = Counter()  # bumped by cancel: older tasks of the user are dropped
+        self._running: set[str] = set()  # users whose queue a thread is draining now
         self._cond = threading.Condition()
-        self._thread: threading.Thread | None = None
+        self._local = threading.local()
 
     def submit(self, user_id: str, task: Callable[[], None]) -> None:
         with self._cond:
             self._pending[user_id] += 1
-            self._queue.put((user_id, self._generation[user_id], task))
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._run, name=self._name, daemon=True)
-                self._thread.start()
+            queue = self._queues.get(user_id)
+            start = queue is None  # else a thread is already draining this user's queue
+            if queue is None:
+                queue = self._queues[user_id] = deque()
+            queue.append((self._generation[user_id], task))
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix=self._name)
                 _at_exit(self)
+            pool = self._pool
+        if start:
+            pool.submit(self._drain, user_id)
 
     def on_worker(self) -> bool:
-        return threading.current_thread() is self._thread
+        return bool(getattr(self._local, "on", False))
 
     def pending(self, user_id: str | None = None) -> int:
         with self._cond:
@@ -58,9 +68,17 @@ class Reflector:
 
     def settle(self, user_id: str | None = None, timeout: float | None = None) -> bool:
         """Wait until the user's tasks (all tasks, without a user) are done; False on timeout.
-        A task that reads its own user's memory does not wait for itself."""
+        A task that reads memory does not wait for itself."""
         if self.on_worker():
             return True
+        with self._cond:
+            # Writes not started yet (the threads busy with other users') are run here, now:
+            # a reader waits for this user's writes only, never for a backlog of others'.
+            steal = user_id is not None and user_id in self._queues and user_id not in self._running
+            if steal:
+                self._running.add(user_id)
+        if steal:
+            self._run_queue(user_id)  # type: ignore[arg-type]
         with self._cond:
             if user_id is None:
                 return self._cond.wait_for(lambda: not self._pending, timeout)
@@ -73,7 +91,7 @@ class Reflector:
         return self.settle(user_id, timeout)
 
     def call(self, user_id: str, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on the worker, between other writes (none runs beside it), and return its result."""
+        """Run ``fn`` in order with the user's writes (after those queued) and return its result."""
         if self.on_worker():
             return fn()
         done = Future[T]()
@@ -87,22 +105,40 @@ class Reflector:
         self.submit(user_id, task)
         return done.result()
 
-    def _run(self) -> None:
-        while True:
-            user_id, generation, task = self._queue.get()
-            try:
+    def _drain(self, user_id: str) -> None:
+        with self._cond:
+            if user_id in self._running or user_id not in self._queues:
+                return  # a reader took these writes over, or another thread drains them
+            self._running.add(user_id)
+        self._run_queue(user_id)
+
+    def _run_queue(self, user_id: str) -> None:
+        """Run the user's queued tasks in order (the caller put the user in ``_running``)."""
+        was = getattr(self._local, "on", False)
+        self._local.on = True
+        try:
+            while True:
                 with self._cond:
+                    queue = self._queues.get(user_id)
+                    if not queue:
+                        self._queues.pop(user_id, None)
+                        self._running.discard(user_id)
+                        return
+                    generation, task = queue.popleft()
                     current = self._generation[user_id] == generation
-                if current:
-                    task()
-            except Exception:  # a failed write must not stop the worker; the turn already replied
-                log.exception("a background memory write for user %r failed", user_id)
-            finally:
-                with self._cond:
-                    self._pending[user_id] -= 1
-                    if self._pending[user_id] <= 0:
-                        del self._pending[user_id]
-                    self._cond.notify_all()
+                try:
+                    if current:
+                        task()
+                except Exception:  # a failed write must not stop the others; the turn already replied
+                    log.exception("a background memory write for user %r failed", user_id)
+                finally:
+                    with self._cond:
+                        self._pending[user_id] -= 1
+                        if self._pending[user_id] <= 0:
+                            del self._pending[user_id]
+                        self._cond.notify_all()
+        finally:
+            self._local.on = was
 
 
 _LIVE: weakref.WeakSet[Reflector] = weakref.WeakSet()

@@ -582,7 +582,7 @@ class ReflectiveMemory:
         """
         if self.reflector is not None:
             # Queued writes of this user are dropped, a running one finishes first; the deletion and
-            # the scrub of the store's files then run on the worker, so no other write runs beside them.
+            # the scrub then run in order with the user's writes, so none of theirs can come after.
             self.reflector.cancel(user_id)
             return self.reflector.call(user_id, lambda: self._forget(user_id))
         return self._forget(user_id)

@@ -38,8 +38,8 @@ def _stored(mem: ReflectiveMemory, user: str) -> list[str]:
     return [e.text for e in mem.store.for_user(user).entries(valid_only=True)]
 
 
-def _block(mem: ReflectiveMemory) -> threading.Event:
-    """Hold the worker on a task of its own until the returned event is set."""
+def _block(mem: ReflectiveMemory, user: str = "ann") -> threading.Event:
+    """Hold the user's writes behind a task until the returned event is set."""
     gate, started = threading.Event(), threading.Event()
     assert mem.reflector is not None
 
@@ -47,7 +47,7 @@ def _block(mem: ReflectiveMemory) -> threading.Event:
         started.set()
         gate.wait(10)
 
-    mem.reflector.submit("someone-else", wait)
+    mem.reflector.submit(user, wait)
     assert started.wait(5)
     return gate
 
@@ -85,7 +85,9 @@ def test_forget_me_drops_queued_writes_so_nothing_comes_back(mem: ReflectiveMemo
     mem.observe("ann", _said("s0", 1, "I love jazz", accepted=("genre:jazz",)))  # written in the turn
     gate = _block(mem)
     _chose(mem, "ann")  # queued behind the blocked task
-    assert mem.reflector is not None and mem.reflector.pending("ann") == 1
+    assert mem.reflector is not None and mem.reflector.pending("ann") == 2  # the blocker and the reflection
+    _chose(mem, "bob")  # another user's writes do not wait behind ann's
+    assert mem.flush("bob", timeout=10) and _stored(mem, "bob")
     forgetting = threading.Thread(target=lambda: reports.append(mem.forget("ann")))
     reports: list[dict[str, Any]] = []
     forgetting.start()
@@ -133,9 +135,14 @@ def test_a_process_that_exits_right_after_a_turn_keeps_what_was_said(tmp_path: P
     script = textwrap.dedent(f"""
         import time
         from crs import Recommender, Settings
-        rec = Recommender.from_settings(Settings(state_dir={str(tmp_path)!r}, embeddings=False))
-        rec.memory.reflector.submit("someone-else", lambda: time.sleep(1))  # the write is still queued at exit
+        from crs.api import load_knowledge
+        from crs.memory import ReflectiveMemory
+        settings = Settings(state_dir={str(tmp_path)!r}, embeddings=False)
+        memory = ReflectiveMemory.open(settings.state_dir / "memory", graph=load_knowledge(settings)[0], background=True)
+        rec = Recommender.from_settings(settings, memory=memory)
         reply = rec.chat("ann", "s1", "just recommend something")
+        for n in range(4):  # every writer thread busy: ann's write is still queued at exit
+            rec.memory.reflector.submit("other" + str(n), lambda: time.sleep(1))
         rec.act("ann", "s1", dict(type="accept_item", item_id=reply.recommendations[0].id))
         assert rec.memory.reflector.pending("ann") == 1
     """)
