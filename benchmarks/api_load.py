@@ -100,8 +100,8 @@ def server_code() -> dict[str, object]:
     where = subprocess.run([sys.executable, "-c", "import crs, os; print(os.path.dirname(crs.__file__))"],
                            capture_output=True, text=True, check=True).stdout.strip()
     git = subprocess.run(["git", "-C", where, "rev-parse", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True)
+    dirty = subprocess.run(["git", "-C", where, "status", "--porcelain", "--untracked-files=no", "--", "..",
+                            ":!../benchmarks/out"], capture_output=True, text=True)  # code, not results
     return {"path": str(Path(where).parent), "commit": git.stdout.strip() or None,
             "uncommitted_changes": bool(dirty.stdout.strip())}
 
