@@ -236,7 +236,7 @@ class Recommender:
                 settings.state_dir / "memory", host=settings.memory_host, port=settings.memory_port, graph=graph,
                 settings=settings.memory_settings,
                 # With a Chroma server the writes are HTTP calls that free the GIL: off the reply path
-                # they cut the session-end turn (p50) from 1054 to 104 ms (benchmarks/out/api_load_memory_server*.json).
+                # they cut the session-end turn (p50) from 685 to 95 ms (benchmarks/out/api_load_memory_server*.json).
                 # Embedded Chroma holds the GIL through an upsert, so a background write stalls every
                 # thread all the same (no gain measured), and it makes Chroma's leak of freed memory into
                 # other users' index files (length.bin) likelier to carry a forgotten user's bytes.
