@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from crs.memory.allocator import ensure_private_allocator
 from crs.settings import Settings, SettingsError, load_settings
 
 app = typer.Typer(
@@ -300,6 +301,7 @@ _mount_optional()
 
 
 def main() -> None:
+    ensure_private_allocator()  # first: glibc reads it only at start (see crs.memory.allocator)
     app()
 
 

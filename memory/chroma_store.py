@@ -26,6 +26,7 @@ import numpy as np
 from chromadb.errors import NotFoundError
 from numpy.typing import NDArray
 
+from crs.memory.allocator import warn_if_not_private
 from crs.memory.embedding import OfflineEmbeddingFunction
 from crs.memory.entry import MemoryEntry, MemoryKind
 from crs.memory.store import IsolationError, MemoryHit, MemoryStoreError, StoreUnavailable
@@ -98,6 +99,7 @@ class ChromaMemoryStore:
         folder = Path(path)
         if folder.exists() and not folder.is_dir():
             raise StoreUnavailable(f"memory store: {folder} exists and is not a folder")
+        warn_if_not_private()
         try:
             folder.mkdir(parents=True, exist_ok=True)
             client = chromadb.PersistentClient(path=str(folder), settings=client_settings())
