@@ -206,6 +206,7 @@ def _simulate(
     leaks = 0
     retrievals = 0
     drift_ok = drift_total = 0
+    remembered: list[int] = []  # chosen items in memory at the start of each returning session
     for plan in plans:
         for s, (target, opening) in enumerate(zip(plan.targets, plan.openings, strict=True)):
             session = f"s{s}"
@@ -213,6 +214,8 @@ def _simulate(
             observe = None
             if mem is not None:
                 prior = mem.prior(plan.user)
+                if s > 0:
+                    remembered.append(len(mem.profile(plan.user).items))
                 try:
                     ret = mem.retrieve(plan.user, "What does this user like and want?")
                     retrievals += 1
@@ -241,13 +244,33 @@ def _simulate(
             by_session[s + 1].append(turn)
     sessions = sum(len(p.targets) for p in plans)
     out: dict[str, Any] = {"returning": _arm_metrics(returning), "first": _arm_metrics(first),
+                           "returning_turns": returning, "remembered": remembered,
                            "by_session": {k: _arm_metrics(v) for k, v in sorted(by_session.items())}}
     if memory_on:
         out.update(reflection_seconds_per_session=round(sum(reflect_s) / max(1, sessions), 4),
                    cross_user_leaks=leaks, retrievals_checked=retrievals,
                    drift_accuracy=round(drift_ok / drift_total, 4) if drift_total else None,
-                   drift_sessions=drift_total)
+                   drift_sessions=drift_total, evidence=_evidence(remembered))
     return out
+
+
+def _by_evidence(remembered: Sequence[int], arms: dict[str, Sequence[int | None]]) -> dict[str, Any]:
+    """AT of each arm on the returning sessions whose memory held no chosen item, and on the rest
+    (the arms' episodes are in the same order): where memory can help, and where it cannot."""
+    out: dict[str, Any] = {}
+    for name, keep in (("no_choice_remembered", lambda c: c == 0), ("choices_remembered", lambda c: c > 0)):
+        idx = [k for k, c in enumerate(remembered) if keep(c)]
+        out[name] = {"episodes": len(idx), **{arm: _arm_metrics([turns[k] for k in idx])["AT"]
+                                              for arm, turns in arms.items()}}
+    return out
+
+
+def _evidence(counts: Sequence[int]) -> dict[str, float]:
+    """How many chosen items a returning session's prior rests on."""
+    if not counts:
+        return {"chosen_items_mean": float("nan"), "share_with_none": float("nan")}
+    return {"chosen_items_mean": round(statistics.fmean(counts), 3),
+            "share_with_none": round(sum(1 for c in counts if c == 0) / len(counts), 4)}
 
 
 def run_memory_eval(
@@ -311,6 +334,10 @@ def run_memory_eval(
         "AT_by_session": {k: {"memory_on": on["by_session"][k]["AT"], "memory_off": off["by_session"][k]["AT"],
                               "episodes": on["by_session"][k]["episodes"]} for k in on["by_session"]},
         "returning_episodes": on["returning"]["episodes"],
+        "evidence": {"memory": on["evidence"], "history_items_mean": _history_items(data, plans),
+                     "by_evidence": _by_evidence(on["remembered"], {"memory_off": off["returning_turns"],
+                                                                    "memory_on": on["returning_turns"],
+                                                                    "history": history})},
         "drift_accuracy": on["drift_accuracy"], "drift_sessions": on["drift_sessions"],
         "cross_user_leaks": on["cross_user_leaks"] + (latency["cross_user_leaks"] if latency else 0),
         "retrieval_latency": latency,
@@ -334,12 +361,25 @@ def run_memory_eval(
     return result
 
 
+def _history_items(data: Any, plans: list[_Plan]) -> float:
+    """Training items behind the whole-history prior, per user."""
+    g = data.graph
+    return round(statistics.fmean(len(np.unique(g.user_items.get(p.user, np.zeros(0, dtype=np.int64))))
+                                  for p in plans), 2) if plans else float("nan")
+
+
 def _history_turns(data: Any, plans: list[_Plan], engine: Any, settings: ProfileSettings) -> list[int | None]:
-    """The returning sessions of ``plans`` with a prior from every training item of the user."""
+    """The returning sessions of ``plans`` with a prior from every training item of the user.
+
+    Comparable with the memory-on arm in all but the choices: a drifting user says "I'm done
+    with X" in the same session, and that statement is in the prior of the sessions after it.
+    """
     from crs.memory import base_rates, build_profile
+    from crs.memory.neighbours import ItemNeighbours
 
     g = data.graph
     rates = base_rates(g)
+    neighbours = ItemNeighbours(g).scores if settings.item_weight > 0 else None
     out: list[int | None] = []
     for plan in plans:
         chosen = np.unique(g.user_items.get(plan.user, np.zeros(0, dtype=np.int64))).tolist()
@@ -347,9 +387,19 @@ def _history_turns(data: Any, plans: list[_Plan], engine: Any, settings: Profile
                                attribute_ids=tuple(g.attr_ids[a] for a in g.item_attrs.row(i).tolist()),
                                item_ids=(g.item_ids[i],), confidence=0.9, session_id=f"h{i}", source="chosen")
                    for i in chosen]
-        prior = build_profile(plan.user, entries, rates=rates, settings=settings).prior
-        for target, opening in list(zip(plan.targets, plan.openings, strict=True))[1:]:
-            out.append(_episode(engine, target, opening, prior, user=plan.user, session="history")[0])
+        prior = build_profile(plan.user, entries, rates=rates, settings=settings, neighbours=neighbours).prior
+        if plan.drift_session is not None and plan.drift_attribute is not None:
+            done = MemoryEntry(id="drift", user_id=plan.user, kind="dislike", text="Done with it.", explicit=True,
+                               attribute_ids=(plan.drift_attribute,), confidence=0.9, source="stated")
+            after = build_profile(plan.user, [*entries, done], rates=rates, settings=settings,
+                                  neighbours=neighbours).prior
+        for s, (target, opening) in enumerate(zip(plan.targets, plan.openings, strict=True)):
+            if s == 0:
+                continue
+            done_with = plan.drift_attribute if plan.drift_session == s else None
+            late = plan.drift_session is not None and s > plan.drift_session
+            out.append(_episode(engine, target, opening, after if late else prior, user=plan.user,
+                                session="history", done_with=done_with)[0])
     return out
 
 
@@ -515,20 +565,47 @@ def reranker_simulation(
 
 # ------------------------------------------------------------------- tuning
 def tune_profile_settings(
-    dataset: str, data_dir: str | Path, *, users: int = 200, sessions: int = 8, seed: int = 0,
-    grid: Sequence[dict[str, float]] | None = None,
-) -> list[tuple[dict[str, float], float, float]]:
-    """AT and SR of memory-on returning sessions for each candidate setting, on the *valid* split."""
+    dataset: str, data_dir: str | Path, *, users: int = 100, sessions: int = 5, seed: int = 0,
+    strategy: str | None = None, grid: Sequence[dict[str, Any]] | None = None,
+) -> list[dict[str, Any]]:
+    """Memory-on and whole-history AT/SR for each candidate setting, on the *valid* split only.
+
+    The plans (no drift), the engine and the memory-off arm are built once; each setting runs
+    the memory-on arm (in-memory store) and the whole-history reference with the same settings.
+    Rows come back best memory-on AT first.
+    """
+    from crs.kb.scpr import load_scpr
+
     grid = grid or [
         {"smoothing": s, "like_scale": lk, "dislike_scale": dk}
-        for s in (0.1, 0.3) for lk in (0.5, 1.0, 2.0) for dk in (0.5, 1.0, 2.0, 4.0)
+        for s in (0.1, 1.0) for lk in (0.5, 1.0, 2.0) for dk in (0.5, 2.0)
     ]
+    data = load_scpr(data_dir, dataset)
+    plans = _plans(data, "valid", users, sessions, seed, 0.0)
+    engine = _engine(data.graph, strategy)
+    base = Path(tempfile.mkdtemp(prefix="crs-memory-tune-"))
     out = []
-    for params in grid:
-        r = run_memory_eval(dataset, data_dir, users, sessions, seed, split="valid", in_memory_store=True,
-                            profile=ProfileSettings(**params), latency_memories=0, drift_share=0.0)
-        out.append((dict(params), r["AT"]["memory_on"], r["SR@15"]["memory_on"]))
-    return sorted(out, key=lambda row: row[1])
+    try:
+        default = TUNED_PROFILES.get(dataset, ProfileSettings())
+        off_run = _simulate(data, plans, base, profile=default, seed=seed, memory_on=False, engine=engine)
+        off, off_turns = off_run["returning"], off_run["returning_turns"]
+        for params in grid:
+            settings = ProfileSettings.model_validate({**default.model_dump(), **params})
+            on = _simulate(data, plans, base, profile=settings, seed=seed, memory_on=True, in_memory=True,
+                           engine=engine)
+            hist_turns = _history_turns(data, plans, engine, settings)
+            hist = _arm_metrics(hist_turns)
+            saving, hist_saving = 1 - on["returning"]["AT"] / off["AT"], 1 - hist["AT"] / off["AT"]
+            out.append({"params": dict(params), "AT_on": on["returning"]["AT"], "SR_on": on["returning"]["SR@15"],
+                        "AT_off": off["AT"], "SR_off": off["SR@15"], "saving": round(saving, 4),
+                        "AT_history": hist["AT"], "history_saving": round(hist_saving, 4),
+                        "share": round(saving / hist_saving, 4) if hist_saving > 0 else None,
+                        "evidence": on["evidence"],
+                        "by_evidence": _by_evidence(on["remembered"], {
+                            "memory_off": off_turns, "memory_on": on["returning_turns"], "history": hist_turns})})
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    return sorted(out, key=lambda row: row["AT_on"])
 
 
 # ---------------------------------------------------------------------- CLI

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # the names below, for type checkers; at run time they load w
     from crs.memory.entry import MemoryEntry, MemoryKind, memory_id
     from crs.memory.inmemory import InMemoryStore
     from crs.memory.llm import LLMMemory, ReflectionError, ReflectionOutput, llm_candidates
+    from crs.memory.neighbours import ItemNeighbours
     from crs.memory.profile import Profile, base_rates, build_profile
     from crs.memory.reflection import Candidate, ReflectionResult, apply_candidates, offline_candidates
     from crs.memory.reflective import ReflectiveMemory, Retrieval
@@ -44,6 +45,7 @@ _SUBMODULES: dict[str, tuple[str, ...]] = {
     "entry": ("MemoryEntry", "MemoryKind", "memory_id"),
     "inmemory": ("InMemoryStore",),
     "llm": ("LLMMemory", "ReflectionError", "ReflectionOutput", "llm_candidates"),
+    "neighbours": ("ItemNeighbours",),
     "profile": ("Profile", "base_rates", "build_profile"),
     "reflection": ("Candidate", "ReflectionResult", "apply_candidates", "offline_candidates"),
     "reflective": ("ReflectiveMemory", "Retrieval"),
@@ -73,6 +75,7 @@ __all__ = [
     "Clock",
     "InMemoryStore",
     "IsolationError",
+    "ItemNeighbours",
     "LLMMemory",
     "Layout",
     "MemoryEntry",

@@ -40,6 +40,9 @@ class ProfileSettings(BaseModel):
     implicit_negatives: bool = Field(
         True, description="an accepted item without attribute a is weak evidence against a"
     )
+    item_weight: float = Field(
+        0.0, ge=0, description="prior weight of the best neighbour of past choices (items chosen together; 0: off)")
+    item_neighbours: int = Field(100, ge=0, description="neighbours of past choices that get an item weight")
 
 
 class RerankerSettings(BaseModel):

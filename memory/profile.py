@@ -13,7 +13,7 @@ soft term only: nothing is filtered, and expired memories
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -22,6 +22,7 @@ import numpy as np
 from crs.kb.graph import KnowledgeGraph
 from crs.memory.config import ProfileSettings
 from crs.memory.entry import MemoryEntry, utcnow
+from crs.memory.neighbours import ITEM_PRIOR
 from crs.memory.tokens import fit_to_budget
 
 __all__ = ["Profile", "ProfileSettings", "base_rates", "build_profile", "said_verb"]
@@ -57,7 +58,8 @@ class Profile:
     facts: tuple[str, ...] = ()  # "Is vegetarian.", newest first
     style: tuple[str, ...] = ()  # "Prefers short, brief replies.", newest first
     memories: tuple[str, ...] = ()  # memory texts for generation, within the token budget
-    prior: tuple[tuple[str, float], ...] = ()  # (attribute id, weight) for Engine.start
+    #: (attribute id or "item:<item id>", weight) for Engine.start
+    prior: tuple[tuple[str, float], ...] = ()
     items: tuple[str, ...] = ()  # items chosen before, newest first
     entries: int = 0  # valid memories behind this profile
     names: Mapping[str, str] = field(default_factory=dict)
@@ -141,6 +143,7 @@ def build_profile(
     item_names: Mapping[str, str] | None = None,
     now: datetime | None = None,
     memory_budget: int = 0,
+    neighbours: Callable[[Sequence[str], int], Mapping[str, float]] | None = None,
 ) -> Profile:
     """The profile of the currently valid entries (expired ones are ignored here too).
 
@@ -150,6 +153,11 @@ def build_profile(
       by recency; an attribute shared by choices of at least ``established_sessions`` different
       sessions becomes a like, with the items as source. Below that it only nudges the prior.
     - Nothing else counts (answers to one search's questions are never lasting evidence).
+
+    ``neighbours`` (``ItemNeighbours.scores``), with ``settings.item_weight`` > 0, adds an item
+    term to the prior: ``item_weight`` × the neighbour score of the items people chose along
+    with the user's choices. It is weak evidence like the choices' attributes: never a like,
+    never named in a reply.
 
     ``memory_budget`` > 0 fills :attr:`Profile.memories` with style, fact and session-summary
     texts (newest first) that fit in that many tokens.
@@ -211,6 +219,11 @@ def build_profile(
     style = _newest_texts(valid, "style")
     summaries = _newest_texts(valid, "session_summary")
     items.sort(reverse=True)
+    chosen_items = tuple(dict.fromkeys(i for _, i in items))
+    item_terms: list[tuple[str, float]] = []
+    if neighbours is not None and s.item_weight > 0 and chosen_items:
+        item_terms = [(ITEM_PRIOR + i, round(s.item_weight * score, 4))
+                      for i, score in neighbours(chosen_items, s.item_neighbours).items()]
     return Profile(
         user_id=user_id,
         likes=(*stated_likes, *established),
@@ -219,8 +232,8 @@ def build_profile(
         facts=facts,
         style=style,
         memories=tuple(fit_to_budget([*style, *facts, *summaries], memory_budget)) if memory_budget else (),
-        prior=tuple((a, round(w, 4)) for a, w in ranked),
-        items=tuple(dict.fromkeys(i for _, i in items)),
+        prior=(*((a, round(w, 4)) for a, w in ranked), *item_terms),
+        items=chosen_items,
         entries=len(valid),
         names=names,
         said={a: verb for a, (_, _s, verb) in stated.items()},

@@ -32,6 +32,7 @@ from crs.memory.clock import Clock, utcnow
 from crs.memory.config import MemorySettings
 from crs.memory.entry import MemoryEntry, MemoryKind
 from crs.memory.llm import ReflectionError, llm_candidates
+from crs.memory.neighbours import ItemNeighbours
 from crs.memory.profile import Profile, base_rates, build_profile
 from crs.memory.reflection import (
     Candidate,
@@ -127,6 +128,9 @@ class ReflectiveMemory:
         self._lookup = _value_index(graph) if graph is not None else None
         self._attr_names = {a.id: a.value for a in graph.attributes} if graph is not None else {}
         self._item_names = dict(zip(graph.item_ids, graph.item_names, strict=True)) if graph is not None else {}
+        # items people chose together, for the prior's item term (built only when it is on)
+        self._neighbours = (ItemNeighbours(graph).scores
+                            if graph is not None and self.settings.profile.item_weight > 0 else None)
 
     @classmethod
     def open(
@@ -246,7 +250,7 @@ class ReflectiveMemory:
                                or (e.kind == "dislike" and e.evidence_source == "stated")]
                 profile = build_profile(user_id, entries, rates=self._rates, settings=self.settings.profile,
                                         names=self._attr_names, item_names=self._item_names, now=self.clock(),
-                                        memory_budget=self.settings.token_budget)
+                                        memory_budget=self.settings.token_budget, neighbours=self._neighbours)
                 if self.settings.token_budget and profile.entries:  # what a reply's prompt may cite
                     profile = replace(profile, memories=tuple(self.context(user_id, query or "What does this "
                                                                             "person like?")))
@@ -442,7 +446,7 @@ class ReflectiveMemory:
                 entries = store.for_user(user_id).entries(valid_only=True)
                 user.profile = build_profile(user_id, entries, rates=self._rates, settings=self.settings.profile,
                                              names=self._attr_names, item_names=self._item_names, now=self.clock(),
-                                             memory_budget=self.settings.token_budget)
+                                             memory_budget=self.settings.token_budget, neighbours=self._neighbours)
             return user.profile
 
     def _write_profile(self, user_id: str) -> None:

@@ -113,3 +113,37 @@ def test_the_prior_is_soft_in_the_engine(toy_graph: KnowledgeGraph) -> None:
     for i in jazz:
         assert view.scores[pos[i]] < plain.scores[pos[i]]
     assert np.isfinite(view.scores).all()
+
+
+def test_neighbours_of_past_choices_are_the_items_people_chose_with_them(toy_graph: KnowledgeGraph) -> None:
+    from crs.memory.neighbours import ItemNeighbours
+
+    n = ItemNeighbours(toy_graph)
+    # u1 chose thriller and kind-of-blue: each is the other's neighbour; the chosen item itself is left out
+    assert n.scores(["kind-of-blue"]) == {"thriller": 1.0}
+    assert n.scores(["kind-of-blue", "no-such-item"]) == {"thriller": 1.0}
+    assert n.scores(["nevermind"]) == {} and n.scores([]) == {} and n.scores(["kind-of-blue"], top=0) == {}
+
+
+def test_the_item_term_is_weak_evidence_never_a_like(toy_graph: KnowledgeGraph) -> None:
+    from crs.memory.neighbours import ITEM_PRIOR, ItemNeighbours
+
+    chose = [_chose("1", "kind-of-blue", ("genre:jazz", "decade:1950s"), "s1")]
+    on = build_profile("ann", chose, rates=base_rates(toy_graph), settings=ProfileSettings(item_weight=2.0),
+                       neighbours=ItemNeighbours(toy_graph).scores)
+    assert dict(on.prior)[ITEM_PRIOR + "thriller"] == 2.0
+    assert on.likes == () and on.items == ("kind-of-blue",)  # nothing is claimed about the person
+    off = build_profile("ann", chose, rates=base_rates(toy_graph), neighbours=ItemNeighbours(toy_graph).scores)
+    assert not any(a.startswith(ITEM_PRIOR) for a, _ in off.prior)  # off by default
+    assert {a for a, _ in on.prior} - {a for a, _ in off.prior} == {ITEM_PRIOR + "thriller"}
+
+
+def test_an_item_term_raises_that_item_only_in_the_engine(toy_graph: KnowledgeGraph) -> None:
+    from crs.reasoning.engine import ITEM_PRIOR
+
+    engine = Engine(toy_graph)
+    state = engine.start("ann", [(ITEM_PRIOR + "thriller", 2.0), (ITEM_PRIOR + "gone-from-catalog", 1.0)])
+    assert state.prior == ((ITEM_PRIOR + "thriller", 2.0),)  # ids the catalog lacks are dropped
+    view, plain = engine.view(state), engine.view(engine.start("ann"))
+    diff = dict(zip(view.candidates.tolist(), (view.scores - plain.scores).tolist(), strict=True))
+    assert diff.pop(toy_graph.item_index["thriller"]) == 2.0 and set(diff.values()) == {0.0}

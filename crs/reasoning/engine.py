@@ -29,7 +29,10 @@ from crs.reasoning.policy import (
 from crs.reasoning.scoring import FloatArray, IntArray, PopularityScorer, Scorer, ScoringContext
 from crs.reasoning.state import Action, DialogueState, Feedback, Recommendation
 
-__all__ = ["Engine"]
+__all__ = ["ITEM_PRIOR", "Engine"]
+
+#: A prior key for one item ("item:<item id>"); crs.memory writes the same prefix (the layers stay apart).
+ITEM_PRIOR = "item:"
 
 
 def _unique(seq: Iterable[str]) -> tuple[str, ...]:
@@ -268,9 +271,12 @@ class Engine:
     ) -> DialogueState:
         """A fresh conversation; ``prior`` is a soft preference from long-term memory, ``avoid``
         the attributes the person said they are done with (kept out of lists, not of questions).
-        Ids the catalog does not have are dropped: memory may outlive a catalog build."""
-        index = self.graph.attr_index
-        known = [(a, float(w)) for a, w in prior if a in index]
+        A prior key is an attribute id, or ``item:<item id>`` for a weight on one item (the
+        neighbours of past choices). Ids the catalog does not have are dropped: memory may
+        outlive a catalog build."""
+        index, items = self.graph.attr_index, self.graph.item_index
+        known = [(a, float(w)) for a, w in prior
+                 if a in index or (a.startswith(ITEM_PRIOR) and a[len(ITEM_PRIOR):] in items)]
         return DialogueState(user_id=user_id, prior=tuple(known), avoid=tuple(a for a in avoid if a in index))
 
     def validate(self, feedback: Feedback) -> None:
@@ -413,8 +419,12 @@ class Engine:
             if no_rule == "soft":
                 for r in rej:
                     adjust[g.attr_items.row(r)] -= self.settings.rejection_weight
-            for attr, weight in state.prior:
-                adjust[g.attr_items.row(g.attr_index[attr])] += weight
+            for key, weight in state.prior:
+                attr = g.attr_index.get(key)
+                if attr is not None:
+                    adjust[g.attr_items.row(attr)] += weight
+                else:
+                    adjust[g.item_index[key[len(ITEM_PRIOR):]]] += weight
             scores = scores + adjust[candidates]
         weights = preference_weights(scores, self.settings.temperature)
         if len(candidates) == 0:
