@@ -21,8 +21,8 @@ _BARE_LIKE = re.compile(r"(?<!said )\byou (?:like|love|liked|loved|were into|are
 
 
 def _norm(value: str) -> str:
-    """"Not-Emo" and "not emo" are the same thing said."""
-    return re.sub(r"[\s_\-]+", " ", value.strip().lower())
+    """"Not-Emo" and "not emo" are the same thing said, and so are "70's" and "70s"."""
+    return re.sub(r"[\s_\-]+", " ", re.sub(r"['\u2019]", "", value.strip().lower()))
 
 
 def unbacked_claims(texts: Iterable[str], said: Mapping[str, str], chosen: Iterable[str]) -> list[str]:
@@ -33,6 +33,8 @@ def unbacked_claims(texts: Iterable[str], said: Mapping[str, str], chosen: Itera
     them out of ``texts`` (a band called "You Love Her" says nothing about the person).
 
     >>> unbacked_claims(["matches rock; you said you love jazz"], {"jazz": "like"}, [])
+    []
+    >>> unbacked_claims(["you said you love 70s"], {"70's": "like"}, [])
     []
     >>> unbacked_claims(["has the 1950s you like", "you said you love metal"], {"jazz": "like"}, [])
     ["'has the 1950s you like': claims a like without its source", "'you said you love metal': never said love metal"]

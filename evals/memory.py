@@ -64,13 +64,14 @@ MAX_TURNS = 15
 TOP_K = 10
 RULE = "strict"
 
-#: Profile settings per benchmark for the SCPR protocol. They were tuned on each valid split when
-#: answers to a search's questions were still remembered (LastFM* liked like/dislike 1/1); since
-#: only statements and choices are, LastFM uses the defaults (chosen with the person protocol).
+#: Profile settings per benchmark for the SCPR protocol, chosen on each valid split
+#: (``benchmarks/memory_tune.py``, 100 users, 5 sessions, seed 0, both engines; rows in
+#: ``benchmarks/out/memory_tune_*.jsonl``). LastFM (33 tags): softer implicit negatives
+#: (smoothing 1) weighed more (×2); LastFM*: the defaults (×1 overshot with one or two choices).
 #: Other catalogs: tune on their own valid split.
 TUNED_PROFILES: dict[str, ProfileSettings] = {
-    "lastfm": ProfileSettings(),
-    "lastfm_star": ProfileSettings(like_scale=1.0, dislike_scale=1.0),
+    "lastfm": ProfileSettings(smoothing=1.0, dislike_scale=2.0),
+    "lastfm_star": ProfileSettings(),
 }
 
 
@@ -258,11 +259,29 @@ def _by_evidence(remembered: Sequence[int], arms: dict[str, Sequence[int | None]
     """AT of each arm on the returning sessions whose memory held no chosen item, and on the rest
     (the arms' episodes are in the same order): where memory can help, and where it cannot."""
     out: dict[str, Any] = {}
-    for name, keep in (("no_choice_remembered", lambda c: c == 0), ("choices_remembered", lambda c: c > 0)):
+    groups: tuple[tuple[str, Callable[[int], bool]], ...] = (
+        ("no_choice_remembered", lambda c: c == 0), ("choices_remembered", lambda c: c > 0),
+        ("one_choice", lambda c: c == 1), ("two_choices", lambda c: c == 2), ("three_or_more", lambda c: c >= 3))
+    for name, keep in groups:
         idx = [k for k, c in enumerate(remembered) if keep(c)]
+        if not idx:
+            continue
         out[name] = {"episodes": len(idx), **{arm: _arm_metrics([turns[k] for k in idx])["AT"]
                                               for arm, turns in arms.items()}}
+        if "memory_on" in arms and "history" in arms:
+            out[name]["memory_on_minus_history_ci95"] = _paired_ci([arms["memory_on"][k] for k in idx],
+                                                                   [arms["history"][k] for k in idx])
     return out
+
+
+def _paired_ci(a: Sequence[int | None], b: Sequence[int | None], *, draws: int = 2000) -> list[float]:
+    """95% bootstrap interval of mean(a) − mean(b) in turns, episodes paired (a failure counts 15)."""
+    x = np.array([t if t is not None else MAX_TURNS for t in a], dtype=np.float64)
+    y = np.array([t if t is not None else MAX_TURNS for t in b], dtype=np.float64)
+    rng = np.random.default_rng(0)
+    pick = rng.integers(0, len(x), size=(draws, len(x)))
+    diffs = (x[pick] - y[pick]).mean(axis=1)
+    return [round(float(np.percentile(diffs, 2.5)), 3), round(float(np.percentile(diffs, 97.5)), 3)]
 
 
 def _evidence(counts: Sequence[int]) -> dict[str, float]:
@@ -405,37 +424,33 @@ def _history_turns(data: Any, plans: list[_Plan], engine: Any, settings: Profile
 
 def history_reference(
     dataset: str = "lastfm", data_dir: str | Path = "../shared/data", users: int = 200, sessions: int = 5,
-    seed: int = 0, *, split: str = "test", profile: ProfileSettings | None = None,
+    seed: int = 0, *, split: str = "test", profile: ProfileSettings | None = None, strategy: str | None = None,
+    drift_share: float = 0.0,
 ) -> dict[str, Any]:
-    """A reference for session memory: the returning sessions (no drift) with a prior built, by
-    the same profile code, from *every* item the user has in the training split (about 29 on
-    LastFM) instead of from the sessions the evaluation simulates. Same plans, engine and rule.
+    """A reference for session memory: the returning sessions with a prior built, by the same
+    profile code, from *every* item the user has in the training split (about 29 on LastFM)
+    instead of from the sessions the evaluation simulates. Same plans (``drift_share`` as in
+    ``crs eval memory``), engine and rule; ``profile`` lets the reference have settings of its
+    own (what suits 29 items need not suit one or two).
     """
     from crs.kb.scpr import load_scpr
-    from crs.memory import base_rates, build_profile
-    from crs.reasoning.engine import Engine
-    from crs.reasoning.policy import PolicySettings
 
     data = load_scpr(data_dir, dataset)
-    g = data.graph
     settings = profile or TUNED_PROFILES.get(dataset, ProfileSettings())
-    engine = Engine(g, settings=PolicySettings(top_k=TOP_K, no_rule=RULE))
-    rates = base_rates(g)
-    off: list[int | None] = []
-    history: list[int | None] = []
-    for plan in _plans(data, split, users, sessions, seed, drift_share=0.0):
-        chosen = np.unique(g.user_items.get(plan.user, np.zeros(0, dtype=np.int64))).tolist()
-        entries = [MemoryEntry(id=f"h{i}", user_id=plan.user, kind="like", text=f"Chose {g.item_ids[i]}.",
-                               attribute_ids=tuple(g.attr_ids[a] for a in g.item_attrs.row(i).tolist()),
-                               item_ids=(g.item_ids[i],), confidence=0.9) for i in chosen]
-        prior = build_profile(plan.user, entries, rates=rates, settings=settings).prior
-        for target, opening in list(zip(plan.targets, plan.openings, strict=True))[1:]:
-            off.append(_episode(engine, target, opening, (), user=plan.user, session="off")[0])
-            history.append(_episode(engine, target, opening, prior, user=plan.user, session="history")[0])
-    at_off, at_history = _arm_metrics(off), _arm_metrics(history)
-    return {"dataset": dataset, "split": split, "users": users, "sessions": sessions, "seed": seed,
+    plans = _plans(data, split, users, sessions, seed, drift_share)
+    engine = _engine(data.graph, strategy)
+    base = Path(tempfile.mkdtemp(prefix="crs-memory-history-"))
+    try:
+        off = _simulate(data, plans, base, profile=settings, seed=seed, memory_on=False, engine=engine)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    at_off, at_history = off["returning"], _arm_metrics(_history_turns(data, plans, engine, settings))
+    return {"dataset": dataset, "engine": strategy or "popularity", "split": split, "users": len(plans),
+            "sessions": sessions, "seed": seed, "drift_share": drift_share,
             "memory_off": at_off, "training_history_prior": at_history,
-            "AT_ratio": round(at_history["AT"] / at_off["AT"], 4), "profile_settings": settings.model_dump()}
+            "AT_ratio": round(at_history["AT"] / at_off["AT"], 4),
+            "turn_reduction": round(1 - at_history["AT"] / at_off["AT"], 4),
+            "history_items_mean": _history_items(data, plans), "profile_settings": settings.model_dump()}
 
 
 # ------------------------------------------------------------------ latency
@@ -572,7 +587,8 @@ def tune_profile_settings(
 
     The plans (no drift), the engine and the memory-off arm are built once; each setting runs
     the memory-on arm (in-memory store) and the whole-history reference with the same settings.
-    Rows come back best memory-on AT first.
+    Each setting is a set of ``ProfileSettings`` fields over the defaults. Rows come back best
+    memory-on AT first.
     """
     from crs.kb.scpr import load_scpr
 
@@ -590,13 +606,13 @@ def tune_profile_settings(
         off_run = _simulate(data, plans, base, profile=default, seed=seed, memory_on=False, engine=engine)
         off, off_turns = off_run["returning"], off_run["returning_turns"]
         for params in grid:
-            settings = ProfileSettings.model_validate({**default.model_dump(), **params})
+            settings = ProfileSettings.model_validate(params)  # over the defaults, not the tuned values
             on = _simulate(data, plans, base, profile=settings, seed=seed, memory_on=True, in_memory=True,
                            engine=engine)
             hist_turns = _history_turns(data, plans, engine, settings)
             hist = _arm_metrics(hist_turns)
             saving, hist_saving = 1 - on["returning"]["AT"] / off["AT"], 1 - hist["AT"] / off["AT"]
-            out.append({"params": dict(params), "AT_on": on["returning"]["AT"], "SR_on": on["returning"]["SR@15"],
+            out.append({"params": dict(params), "profile_settings": settings.model_dump(), "AT_on": on["returning"]["AT"], "SR_on": on["returning"]["SR@15"],
                         "AT_off": off["AT"], "SR_off": off["SR@15"], "saving": round(saving, 4),
                         "AT_history": hist["AT"], "history_saving": round(hist_saving, 4),
                         "share": round(saving / hist_saving, 4) if hist_saving > 0 else None,

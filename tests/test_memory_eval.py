@@ -113,3 +113,28 @@ def test_scpr_protocol_compares_with_the_whole_history_reference() -> None:
     assert r["protocol"] == "scpr" and r["engine"] == "popularity"
     assert r["history_reference"]["AT"] > 0 and "share_of_history_saving" in r
     assert r["floors"]["turns_25pct_fewer"] is None and r["floors"]["history_saving_90pct"] in (True, False, None)
+
+
+@pytest.mark.slow
+def test_scpr_protocol_splits_the_returning_sessions_by_what_memory_holds() -> None:
+    data_dir = require_data("lastfm")
+    r = run_memory_eval("lastfm", data_dir, users=12, sessions=3, seed=1, split="valid", latency_memories=0,
+                        drift_share=0.0)
+    ev = r["evidence"]
+    assert ev["history_items_mean"] > 10 and 0 <= ev["memory"]["share_with_none"] <= 1
+    groups = ev["by_evidence"]
+    assert sum(groups[g]["episodes"] for g in ("no_choice_remembered", "choices_remembered")
+               if g in groups) == r["returning_episodes"]
+    if "no_choice_remembered" in groups:  # nothing chosen yet: the memory-on session is the memory-off one
+        assert groups["no_choice_remembered"]["memory_on"] == groups["no_choice_remembered"]["memory_off"]
+
+
+@pytest.mark.slow
+def test_tuning_reads_the_valid_split_and_ranks_settings_by_memory_on_at() -> None:
+    from crs.evals.memory import tune_profile_settings
+
+    data_dir = require_data("lastfm")
+    rows = tune_profile_settings("lastfm", data_dir, users=6, sessions=2, seed=0,
+                                 grid=[{"smoothing": 1.0}, {"item_weight": 2.0}])
+    assert [sorted(r["params"]) for r in rows] in ([["smoothing"], ["item_weight"]], [["item_weight"], ["smoothing"]])
+    assert rows[0]["AT_on"] <= rows[1]["AT_on"] and all(r["AT_off"] == rows[0]["AT_off"] for r in rows)
