@@ -55,6 +55,7 @@ __all__ = [
     "history_reference",
     "measure_retrieval_latency",
     "memory_command",
+    "paired_ci",
     "reranker_simulation",
     "run_memory_eval",
     "tune_profile_settings",
@@ -269,12 +270,12 @@ def _by_evidence(remembered: Sequence[int], arms: dict[str, Sequence[int | None]
         out[name] = {"episodes": len(idx), **{arm: _arm_metrics([turns[k] for k in idx])["AT"]
                                               for arm, turns in arms.items()}}
         if "memory_on" in arms and "history" in arms:
-            out[name]["memory_on_minus_history_ci95"] = _paired_ci([arms["memory_on"][k] for k in idx],
+            out[name]["memory_on_minus_history_ci95"] = paired_ci([arms["memory_on"][k] for k in idx],
                                                                    [arms["history"][k] for k in idx])
     return out
 
 
-def _paired_ci(a: Sequence[int | None], b: Sequence[int | None], *, draws: int = 2000) -> list[float]:
+def paired_ci(a: Sequence[int | None], b: Sequence[int | None], *, draws: int = 2000) -> list[float]:
     """95% bootstrap interval of mean(a) − mean(b) in turns, episodes paired (a failure counts 15)."""
     x = np.array([t if t is not None else MAX_TURNS for t in a], dtype=np.float64)
     y = np.array([t if t is not None else MAX_TURNS for t in b], dtype=np.float64)

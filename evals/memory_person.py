@@ -162,8 +162,12 @@ def run_person_eval(
     dataset: str = "lastfm", data_dir: str | Path = "../shared/data", users: int = 100, sessions: int = 4,
     seed: int = 0, *, drift_share: float = 0.3, strategy: str | None = "best", use_reranker: bool = True,
     profile: Any | None = None, workdir: str | Path | None = None, prior_m: int | None = None,
+    episodes: bool = False,
 ) -> dict[str, Any]:
-    """Run the person protocol (see the module doc) and return the JSON-ready result."""
+    """Run the person protocol (see the module doc) and return the JSON-ready result.
+
+    ``episodes`` adds each returning session's success turn (None: not found), warm and cold, in
+    plan order, so two runs on the same plans can be compared episode by episode."""
     from crs import Recommender, Settings
     from crs.memory import MemorySettings, ProfileSettings, ReflectiveMemory, RerankerSettings
     from crs.reasoning.policy import PolicySettings
@@ -222,6 +226,8 @@ def run_person_eval(
         "invented_preferences": len(unbacked), "invented_examples": unbacked[:5], "repeats": repeats,
         "seconds": round(seconds, 1),
     }
+    if episodes:
+        result.update(warm_turns=warm, cold_turns=cold)
     result["floors"] = {
         "warm_sr_at_least_cold": w["SR@15"] >= c["SR@15"],
         "warm_at_at_most_0.9_cold": bool(result["AT_ratio"] is not None and result["AT_ratio"] <= 0.9),

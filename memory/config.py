@@ -21,6 +21,10 @@ class ProfileSettings(BaseModel):
     4.0 (the old default, tuned when answers were remembered) 0.875, no implicit negatives 0.941;
     then stated_like 5 against 3 (50 users, seed 0): warm SR@15 0.847 against 0.827 (cold 0.833),
     AT ratio 0.768 against 0.792. Tune on your own catalog.
+
+    ``item_weight`` adds the neighbours of past choices (items other people chose with them) as
+    an item term; it is off: on the SCPR protocol's valid splits it changed AT by −0.11 to +0.05
+    turns (``benchmarks/out/memory_tune_*.jsonl``).
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True)

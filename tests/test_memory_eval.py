@@ -96,9 +96,11 @@ def test_person_protocol_reports_warm_against_cold_with_claims_and_drift(tmp_pat
 
     data_dir = require_data("lastfm")
     r = run_person_eval("lastfm", data_dir, users=6, sessions=4, seed=2, drift_share=0.5, strategy=None,
-                        workdir=tmp_path)
+                        workdir=tmp_path, episodes=True)
     assert r["protocol"] == "person" and r["engine"] == "popularity" and r["users"] == 6
     assert r["warm"]["episodes"] == r["cold"]["episodes"] == 18  # sessions 2..4 of each user
+    assert len(r["warm_turns"]) == len(r["cold_turns"]) == 18  # episode by episode, for paired comparisons
+    assert sum(t is not None for t in r["warm_turns"]) / 18 == pytest.approx(r["warm"]["SR@15"], abs=1e-3)
     assert r["drift_sessions"] > 0 and r["drift_respected"] == 1.0
     assert r["invented_preferences"] == 0 and r["repeats"] == 0
     assert set(r["floors"]) == {"warm_sr_at_least_cold", "warm_at_at_most_0.9_cold", "drift_respected_1.0",
