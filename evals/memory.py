@@ -52,6 +52,7 @@ from crs.memory import (
 
 __all__ = [
     "TUNED_PROFILES",
+    "tuned_profile",
     "history_reference",
     "measure_retrieval_latency",
     "memory_command",
@@ -65,15 +66,24 @@ MAX_TURNS = 15
 TOP_K = 10
 RULE = "strict"
 
-#: Profile settings per benchmark for the SCPR protocol, chosen on each valid split
-#: (``benchmarks/memory_tune.py``, 100 users, 5 sessions, seed 0, both engines; rows in
+#: Profile settings per benchmark (and engine, "<dataset>:<engine>") for the SCPR protocol, chosen
+#: on each valid split (``benchmarks/memory_tune.py``, 100 users, 5 sessions, seed 0; rows in
 #: ``benchmarks/out/memory_tune_*.jsonl``). LastFM (33 tags): softer implicit negatives
-#: (smoothing 1) weighed more (×2); LastFM*: the defaults (×1 overshot with one or two choices).
+#: (smoothing 1); LastFM*: weights × 0.5 with popularity and × 0.125 with ``best``: with one or
+#: two choices, larger weights overshot and lost targets unlike the last choice.
 #: Other catalogs: tune on their own valid split.
 TUNED_PROFILES: dict[str, ProfileSettings] = {
-    "lastfm": ProfileSettings(smoothing=1.0, dislike_scale=2.0),
-    "lastfm_star": ProfileSettings(),
+    "lastfm": ProfileSettings(smoothing=1.0, like_scale=0.5, dislike_scale=2.0),
+    "lastfm:best": ProfileSettings(smoothing=1.0, like_scale=0.5, dislike_scale=1.0),
+    "lastfm_star": ProfileSettings(like_scale=0.5, dislike_scale=0.5),
+    "lastfm_star:best": ProfileSettings(like_scale=0.125, dislike_scale=0.125),
 }
+
+
+def tuned_profile(dataset: str, engine: str = "popularity") -> ProfileSettings:
+    """The SCPR protocol's settings for a benchmark and engine ("<dataset>:<engine>" first: the
+    prior's weights are logits added to the scorer's, so their best size depends on the scorer)."""
+    return TUNED_PROFILES.get(f"{dataset}:{engine}") or TUNED_PROFILES.get(dataset, ProfileSettings())
 
 
 @dataclass(frozen=True)
@@ -318,7 +328,7 @@ def run_memory_eval(
     from crs.kb.scpr import load_scpr
 
     data = load_scpr(data_dir, dataset)
-    settings = profile or TUNED_PROFILES.get(dataset, ProfileSettings())
+    settings = profile or tuned_profile(dataset, strategy or "popularity")
     plans = _plans(data, split, users, sessions, seed, drift_share)
     engine = _engine(data.graph, strategy)
     base = Path(tempfile.mkdtemp(prefix="crs-memory-eval-", dir=workdir))
@@ -437,7 +447,7 @@ def history_reference(
     from crs.kb.scpr import load_scpr
 
     data = load_scpr(data_dir, dataset)
-    settings = profile or TUNED_PROFILES.get(dataset, ProfileSettings())
+    settings = profile or tuned_profile(dataset, strategy or "popularity")
     plans = _plans(data, split, users, sessions, seed, drift_share)
     engine = _engine(data.graph, strategy)
     base = Path(tempfile.mkdtemp(prefix="crs-memory-history-"))
@@ -603,7 +613,7 @@ def tune_profile_settings(
     base = Path(tempfile.mkdtemp(prefix="crs-memory-tune-"))
     out = []
     try:
-        default = TUNED_PROFILES.get(dataset, ProfileSettings())
+        default = tuned_profile(dataset, strategy or "popularity")
         off_run = _simulate(data, plans, base, profile=default, seed=seed, memory_on=False, engine=engine)
         off, off_turns = off_run["returning"], off_run["returning_turns"]
         for params in grid:
@@ -660,7 +670,9 @@ def memory_command(
         overrides = json.loads(profile) if profile else None
         if overrides is not None and not isinstance(overrides, dict):
             raise ValueError("expected a JSON object of ProfileSettings fields")
-        chosen = (ProfileSettings.model_validate({**TUNED_PROFILES[dataset].model_dump(), **overrides})
+        # over what the protocol uses without --profile: the SCPR settings, or the defaults (person)
+        start = ProfileSettings() if protocol == "person" else tuned_profile(dataset, engine)
+        chosen = (ProfileSettings.model_validate({**start.model_dump(), **overrides})
                   if overrides is not None else None)
     except ValueError as exc:  # bad JSON and unknown or invalid fields
         typer.echo(f"error: --profile: {exc}", err=True)
