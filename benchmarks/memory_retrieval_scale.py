@@ -42,6 +42,7 @@ def main() -> int:
     parser.add_argument("--layout", default="per_user", choices=["per_user", "shared"])
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workdir", type=Path, default=None, help="where the temporary store goes")
+    parser.add_argument("--max-rss-mb", type=float, default=12000, help="stop growing past this peak RSS")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args()
     steps = [int(s) for s in args.steps.split(",")]
@@ -62,6 +63,11 @@ def main() -> int:
             for name in names[stored:]:
                 store.for_user(name).upsert(_synthetic_entries(name, args.per_user, rng))
                 added += args.per_user
+                if resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024 > args.max_rss_mb:
+                    report["stopped"] = f"peak RSS passed {args.max_rss_mb} MB while filling to {users} users"
+                    write_json(args.json, report)
+                    print(report["stopped"], flush=True)
+                    return 1
             fill_s = time.perf_counter() - t0
             stored = users
             start_ms: list[float] = []

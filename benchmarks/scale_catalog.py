@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -45,9 +46,10 @@ def child(data: Path, conversations: int, max_turns: int, seed: int) -> dict[str
     from crs.settings import Settings
     imports_s = time.perf_counter() - started
     catalog, interactions = data / "synth.jsonl", data / "synth.interactions.csv"
-    t0 = time.perf_counter()
+    load_before = os.getloadavg()[0]
+    t0, c0 = time.perf_counter(), time.process_time()
     graph, _ = load_knowledge(Settings(catalog=catalog, interactions=interactions, memory=False))
-    build_s = time.perf_counter() - t0
+    build_s, build_cpu = time.perf_counter() - t0, time.process_time() - c0
     rss_after_build = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
     from crs.evals.simulator import SimulatedUser
@@ -57,7 +59,9 @@ def child(data: Path, conversations: int, max_turns: int, seed: int) -> dict[str
     rng = np.random.default_rng(seed)
     users = sorted(graph.user_items)
     steps: list[float] = []
+    steps_cpu: list[float] = []
     cold: list[float] = []
+    cold_cpu: list[float] = []
     first: list[float] = []
     found = 0
     for n in range(conversations):
@@ -67,9 +71,10 @@ def child(data: Path, conversations: int, max_turns: int, seed: int) -> dict[str
         sim = SimulatedUser(graph, user, target, choice=float(rng.random()))
         if n < 20:  # a greeting first: one decision over the whole catalog (a fresh engine: no cache)
             fresh = Engine(graph)
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             fresh.decide(fresh.start(user))
             cold.append((time.perf_counter() - t) * 1000)
+            cold_cpu.append((time.process_time() - c) * 1000)
         t = time.perf_counter()
         state = engine.apply(engine.start(user), sim.opening())
         action = engine.decide(state)
@@ -79,22 +84,27 @@ def child(data: Path, conversations: int, max_turns: int, seed: int) -> dict[str
             if answer.accepted or action.kind not in ("ask", "recommend"):
                 found += answer.accepted
                 break
-            t = time.perf_counter()
+            t, c = time.perf_counter(), time.process_time()
             state = engine.apply(engine.record(state, action), answer.feedback)
             action = engine.decide(state)
             steps.append((time.perf_counter() - t) * 1000)
+            steps_cpu.append((time.process_time() - c) * 1000)
     return {
         "items": graph.n_items, "attributes": graph.n_attributes, "users": len(graph.user_items),
         "item_attribute_pairs": int(graph.item_attrs.indptr[-1]), "interactions": int(graph.popularity.sum()),
         "imports_seconds": round(imports_s, 2), "build_seconds": round(build_s, 2),
-        "build_stages_seconds": getattr(load_knowledge, "last_timings", None),
+        "build_cpu_seconds": round(build_cpu, 2), "load_average_1min_before_build": round(load_before, 2),
+        "load_average_1min_after_steps": round(os.getloadavg()[0], 2),
         "peak_rss_mb_after_build": round(rss_after_build, 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "scorer": "popularity (Engine default)", "conversations": conversations, "max_turns": max_turns,
         "found_targets": found, "steps": len(steps),
         "step_p50_ms": _pct(steps, 50), "step_p95_ms": _pct(steps, 95), "step_max_ms": _pct(steps, 100),
+        "step_cpu_p50_ms": _pct(steps_cpu, 50), "step_cpu_p95_ms": _pct(steps_cpu, 95),
         "opening_step_p50_ms": _pct(first, 50), "opening_step_p95_ms": _pct(first, 95),
         "cold_start_decide_p50_ms": _pct(cold, 50), "cold_start_decide_p95_ms": _pct(cold, 95),
+        "cold_start_decide_cpu_p50_ms": _pct(cold_cpu, 50), "cold_start_decide_cpu_p95_ms": _pct(cold_cpu, 95),
+        "cold_start_note": "the first of these builds the graph's sparse matrix (once per graph)",
     }
 
 
@@ -122,10 +132,14 @@ def main() -> int:
     )
     report.update(json.loads(out.stdout.strip().splitlines()[-1]))
     report["child_peak_rss_mb_rusage_children"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+    # Wall clock and CPU time both: on a shared machine (see the load averages) the wall
+    # clock also counts other processes' turns on the cores.
     report["floors"] = {
         "build_seconds<=60": report["build_seconds"] <= 60,
+        "build_cpu_seconds<=60": report["build_cpu_seconds"] <= 60,
         "peak_rss_mb_after_build<=4096": report["peak_rss_mb_after_build"] <= 4096,
         "step_p95_ms<=50": report["step_p95_ms"] <= 50,
+        "step_cpu_p95_ms<=50": report["step_cpu_p95_ms"] <= 50,
     }
     write_json(args.json, report)
     print(json.dumps(report, indent=2))

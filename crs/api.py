@@ -29,8 +29,17 @@ from crs.graphs import (
 from crs.graphs.checkpoint import KEEP_CHECKPOINTS, prune_thread, user_thread_prefix
 from crs.graphs.steps import TRANSCRIPT_WINDOW, MemoryHooks, TurnSteps
 from crs.graphs.transcript import TranscriptLog, transcript_log_for
-from crs.kb import BUNDLED_CATALOG, KBError, KnowledgeGraph, Vocabulary, build_graph, load_catalog, load_interactions
+from crs.kb import (
+    BUNDLED_CATALOG,
+    KBError,
+    KnowledgeGraph,
+    Vocabulary,
+    build_graph,
+    iter_interaction_pairs,
+    load_catalog,
+)
 from crs.kb.embeddings import default_embedder
+from crs.kb.loaders import paused_gc
 from crs.language.llm import GroundedResponder, LLMUnderstander, load_chat_model
 from crs.language.nlg import ProfileSource, Responder, TemplateNLG
 from crs.language.nlu import OfflineNLU, Understander
@@ -65,9 +74,14 @@ def load_knowledge(settings: Settings) -> tuple[KnowledgeGraph, Vocabulary | Non
         if settings.data_dir is None:
             raise InvalidInput("a dataset needs data_dir (the folder holding lastfm/ and lastfm_star/)")
         return load_scpr(settings.data_dir, settings.dataset).graph, None
-    catalog = load_catalog(settings.catalog or BUNDLED_CATALOG, vocabulary=settings.vocabulary)
-    interactions = load_interactions(settings.interactions) if settings.interactions else ()
-    return build_graph(catalog, interactions), catalog.vocabulary
+    # The catalog's millions of objects are dropped before the cyclic collector ever walks them.
+    with paused_gc():
+        catalog = load_catalog(settings.catalog or BUNDLED_CATALOG, vocabulary=settings.vocabulary)
+        # Streamed (user, item) pairs: a graph needs no more, and 2M records would cost gigabytes.
+        interactions = iter_interaction_pairs(settings.interactions) if settings.interactions else ()
+        graph, vocabulary = build_graph(catalog, interactions), catalog.vocabulary
+        del catalog
+    return graph, vocabulary
 
 
 def load_scorer(

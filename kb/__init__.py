@@ -2,7 +2,7 @@
 
 from crs.kb.errors import CatalogError, KBError, UnknownIdError
 from crs.kb.graph import CSR, KnowledgeGraph, build_graph
-from crs.kb.loaders import BUNDLED_CATALOG, load_catalog, load_interactions, load_vocabulary
+from crs.kb.loaders import BUNDLED_CATALOG, iter_interaction_pairs, load_catalog, load_interactions, load_vocabulary
 from crs.kb.models import Attribute, Catalog, FacetSpec, Interaction, Item, Vocabulary, attribute_id
 from crs.kb.scpr import DATASETS, ScprDataset, load_scpr
 
@@ -23,6 +23,7 @@ __all__ = [
     "Vocabulary",
     "attribute_id",
     "build_graph",
+    "iter_interaction_pairs",
     "load_catalog",
     "load_interactions",
     "load_scpr",

@@ -6,16 +6,19 @@ The policy never loops over Python objects item by item: it reads the CSR arrays
 
 from __future__ import annotations
 
+from array import array
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from typing import Any
 
 import networkx as nx
 import numpy as np
 from numpy.typing import NDArray
 
 from crs.kb.errors import UnknownIdError
-from crs.kb.models import Attribute, Catalog, Interaction
+from crs.kb.loaders import paused_gc
+from crs.kb.models import Attribute, Catalog, Interaction, attribute_id
 
 __all__ = ["CSR", "KnowledgeGraph", "build_graph"]
 
@@ -112,6 +115,17 @@ class KnowledgeGraph:
             out[ix] = number
         return out
 
+    @cached_property
+    def attr_item_matrix(self) -> Any:
+        """``attr_items`` as a scipy sparse 0/1 matrix (attributes × items), for shares over a
+        large candidate set as one matrix–vector product (see the engine's ``_Question``)."""
+        from scipy.sparse import csr_array  # only large catalogs need it
+
+        a = self.attr_items
+        index = np.int32 if self.n_items < 2**31 and len(a.indices) < 2**31 else np.int64  # less to read
+        return csr_array((np.ones(len(a.indices)), a.indices.astype(index), a.indptr.astype(index)),
+                         shape=(self.n_attributes, self.n_items))
+
     @property
     def n_items(self) -> int:
         return len(self.item_ids)
@@ -174,33 +188,110 @@ def build_graph(
 ) -> KnowledgeGraph:
     """Index a catalog (and optional interactions) into a :class:`KnowledgeGraph`.
 
-    Interactions are :class:`Interaction` records or plain ``(user, item)`` pairs. Those
-    naming items outside the catalog are ignored; popularity counts the rest.
+    Interactions are :class:`Interaction` records or plain ``(user, item)`` pairs (e.g. from
+    :func:`kb.loaders.iter_interaction_pairs`). Those naming items outside the catalog are
+    ignored; popularity counts the rest.
+
+    Attributes are numbered in one pass over the items, in order of first appearance (or
+    ``catalog.attribute_order``), as :meth:`Catalog.attributes` lists them.
     """
-    attributes = catalog.attributes()
-    attr_index = {a.id: i for i, a in enumerate(attributes)}
-    rows = [
-        [attr_index[f"{facet}:{value}"] for facet, values in item.attributes.items() for value in values
-         if f"{facet}:{value}" in attr_index]
-        for item in catalog.items
-    ]
-    item_attrs = CSR.from_rows(rows, len(attributes))
-    item_index = {item.id: i for i, item in enumerate(catalog.items)}
-    popularity = np.zeros(len(catalog.items), dtype=np.float64)
-    per_user: dict[str, list[int]] = {}
+    with paused_gc():
+        attributes, item_attrs = _index_attributes(catalog)
+        item_ids = tuple(item.id for item in catalog.items)
+        item_index = {item: i for i, item in enumerate(item_ids)}
+        popularity, user_items = _index_interactions(interactions, item_index)
+        graph = KnowledgeGraph(
+            item_ids=item_ids,
+            item_names=tuple(item.name for item in catalog.items),
+            attributes=tuple(attributes),
+            item_attrs=item_attrs,
+            attr_items=item_attrs.transpose(),
+            popularity=popularity,
+            user_items=user_items,
+            descriptions=tuple(item.description for item in catalog.items),
+        )
+        graph.__dict__["item_index"] = item_index  # the cached_property, already computed
+        return graph
+
+
+def _index_interactions(
+    interactions: Iterable[Interaction | tuple[str, str]], item_index: dict[str, int]
+) -> tuple[NDArray[np.float64], dict[str, IntArray]]:
+    """Popularity per item, and each user's items in the order given (known items only).
+
+    One pass collects a code per user and the item index of each pair; counting and grouping
+    are then numpy work (a stable sort keeps each user's order).
+    """
+    codes: dict[str, int] = {}
+    owner = array("q")
+    picked = array("q")
     for inter in interactions:
         user, item = (inter.user, inter.item) if isinstance(inter, Interaction) else inter
         i = item_index.get(item)
         if i is not None:
-            popularity[i] += 1
-            per_user.setdefault(user, []).append(i)
-    return KnowledgeGraph(
-        item_ids=tuple(item.id for item in catalog.items),
-        item_names=tuple(item.name for item in catalog.items),
-        attributes=tuple(attributes),
-        item_attrs=item_attrs,
-        attr_items=item_attrs.transpose(),
-        popularity=popularity,
-        user_items={u: np.asarray(ix, dtype=np.int64) for u, ix in per_user.items()},
-        descriptions=tuple(item.description for item in catalog.items),
-    )
+            code = codes.get(user)
+            if code is None:
+                code = codes[user] = len(codes)
+            owner.append(code)
+            picked.append(i)
+    users = np.frombuffer(owner, dtype=np.int64) if len(owner) else np.zeros(0, dtype=np.int64)
+    items = np.frombuffer(picked, dtype=np.int64) if len(picked) else np.zeros(0, dtype=np.int64)
+    popularity = np.bincount(items, minlength=len(item_index)).astype(np.float64)
+    order = np.argsort(users, kind="stable")
+    bounds = np.cumsum(np.bincount(users, minlength=len(codes)))
+    grouped = np.split(items[order], bounds[:-1]) if len(codes) else []
+    return popularity, dict(zip(codes, grouped, strict=True))
+
+
+def _index_attributes(catalog: Catalog) -> tuple[list[Attribute], CSR]:
+    """The attributes, and the item → attribute CSR, in one pass over the items.
+
+    Attribute ids are looked up per facet (no ``facet:value`` string is made per item), and
+    the rows are sorted with one numpy sort instead of one Python sort per item.
+    """
+    numbers: dict[str, dict[str, int]] = {}  # facet → value → number in order of first appearance
+    found: list[tuple[str, str]] = []
+    flat = array("q")
+    lengths = array("q")
+    for item in catalog.items:
+        n = 0
+        for facet, values in item.attributes.items():
+            known = numbers.get(facet)
+            if known is None:
+                known = numbers[facet] = {}
+            try:
+                flat.extend([known[v] for v in values])
+            except KeyError:  # a value seen for the first time
+                for v in values:
+                    number = known.get(v)
+                    if number is None:
+                        number = known[v] = len(found)
+                        found.append((facet, v))
+                    flat.append(number)
+            n += len(values)
+        lengths.append(n)
+    cols = np.frombuffer(flat, dtype=np.int64) if len(flat) else np.zeros(0, dtype=np.int64)
+    counts = np.frombuffer(lengths, dtype=np.int64) if len(lengths) else np.zeros(0, dtype=np.int64)
+    ids = [attribute_id(f, v) for f, v in found]
+    if catalog.attribute_order is not None:  # renumber in the given order; drop what it leaves out
+        position = {a: i for i, a in enumerate(ids)}
+        order = [position[a] for a in dict.fromkeys(catalog.attribute_order) if a in position]
+        renumber = np.full(len(found), -1, dtype=np.int64)
+        renumber[np.asarray(order, dtype=np.int64)] = np.arange(len(order))
+        found = [found[i] for i in order]
+        cols = renumber[cols]
+        kept = cols >= 0
+        counts = np.bincount(np.repeat(np.arange(len(counts)), counts)[kept], minlength=len(counts))
+        cols = cols[kept]
+    n_cols = len(found)
+    owner = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    key = owner * max(n_cols, 1) + cols
+    if len(key) > 1 and not bool(np.all(key[1:] > key[:-1])):
+        key.sort()  # sort each row's columns (rows stay in order: the owner leads the key)
+        cols = key - owner * max(n_cols, 1)
+    indptr = np.zeros(len(counts) + 1, dtype=np.int64)
+    np.cumsum(counts, out=indptr[1:])
+    attributes = [
+        Attribute(facet=f, value=v, synonyms=catalog.synonyms(f, v)) for f, v in found
+    ]
+    return attributes, CSR(indptr, np.ascontiguousarray(cols, dtype=np.int64), n_cols)

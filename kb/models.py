@@ -108,14 +108,13 @@ class Catalog(BaseModel):
                 for value in values:
                     aid = attribute_id(facet, value)
                     if aid not in found:
-                        found[aid] = Attribute(
-                            facet=facet, value=value, synonyms=self._synonyms(facet, value)
-                        )
+                        found[aid] = Attribute(facet=facet, value=value, synonyms=self.synonyms(facet, value))
         if self.attribute_order is None:
             return list(found.values())
         return [found[a] for a in self.attribute_order if a in found]
 
-    def _synonyms(self, facet: str, value: str) -> tuple[str, ...]:
+    def synonyms(self, facet: str, value: str) -> tuple[str, ...]:
+        """The other words the vocabulary gives for ``(facet, value)``."""
         if self.vocabulary is None or facet not in self.vocabulary.facets:
             return ()
         return tuple(self.vocabulary.facets[facet].synonyms.get(value, ()))

@@ -6,6 +6,7 @@ benchmark simulator all call it.
 
 from __future__ import annotations
 
+import hashlib
 import operator
 import threading
 from collections import OrderedDict
@@ -57,6 +58,26 @@ _FIELD_POSITION = {name: i for i, name in enumerate(_STATE_FIELDS)}
 _Key = tuple[tuple[int, ...], tuple[int, ...], tuple[str, ...]]
 #: Vocabularies up to this size use one share bin per attribute (see _CandidateSet.bins).
 _DENSE_BINS = 512
+#: Candidate sets this large get their attribute shares from one sparse matrix–vector product
+#: over the whole graph (see _matvec_share), not from their own (item, attribute) entries.
+_MATVEC_MIN_ITEMS = 100_000
+
+
+def _matvec_share(graph: KnowledgeGraph, items: IntArray, weights: FloatArray) -> FloatArray:
+    """The preference-weighted share of ``items`` having each attribute, for a large set.
+
+    Gathering a set's entries costs a pass over them (8M for all of a 1M-item catalog) every
+    time the set is new; the product reads the graph's fixed matrix instead, ~20x faster at
+    that size. Sums are the same up to rounding (another order of additions).
+    """
+    if len(items) == graph.n_items:  # every item, in order: the weights are the vector
+        vector = weights
+    else:
+        vector = np.zeros(graph.n_items)
+        vector[items] = weights
+    share: FloatArray = graph.attr_item_matrix @ vector
+    share.flags.writeable = False  # memoised per candidate set (see _CandidateSet.share)
+    return share
 
 
 def _narrowed(entries: tuple[IntArray, IntArray], keep: np.ndarray, drop: int) -> tuple[IntArray, IntArray]:
@@ -115,7 +136,7 @@ class _CandidateSet:
     only passed through never pay for them.
     """
 
-    __slots__ = ("_bins", "_incidence", "_origin", "_shared", "items")
+    __slots__ = ("_bins", "_incidence", "_origin", "_shared", "_shares", "items")
 
     def __init__(self, items: IntArray, origin: tuple[_CandidateSet, np.ndarray] | None = None,
                  shared: int = -1) -> None:
@@ -124,6 +145,20 @@ class _CandidateSet:
         self._shared = shared  # an attribute every candidate has, or -1
         self._bins: _Bins | None = None
         self._incidence: tuple[IntArray, IntArray] | None = None
+        self._shares: OrderedDict[bytes, FloatArray] | None = None
+
+    def share(self, graph: KnowledgeGraph, weights: FloatArray) -> FloatArray:
+        """:func:`_matvec_share` of a large set, memoised by the weights' digest: a scorer that
+        ranks every user alike (popularity) gives every new conversation the same weights."""
+        key = hashlib.blake2b(weights.tobytes(), digest_size=16).digest()
+        memo = self._shares if self._shares is not None else OrderedDict()
+        self._shares = memo
+        found = memo.get(key)
+        if found is None:
+            found = memo[key] = _matvec_share(graph, self.items, weights)
+            if len(memo) > 4:
+                memo.popitem(last=False)
+        return found
 
     def bins(self, graph: KnowledgeGraph) -> _Bins:
         """The entries, laid out for weighted counts (see :class:`_Bins`); built on first use."""
@@ -193,6 +228,13 @@ class _Question:
 
     def _solve(self) -> tuple[IntArray | None, FloatArray, int | None]:
         g = self._graph
+        if len(self._found.items) >= _MATVEC_MIN_ITEMS:  # shares of every attribute at once
+            p = self.attr_share
+            exclude = [g.attr_index[a] for a in self._asked]
+            exclude.extend(self._accepted)  # shared by every candidate: never askable
+            solution = (None, p, most_uncertain(p, exclude or None))
+            self._solution = solution
+            return solution
         bins, owner, cols, n_bins, live = self._found.bins(g)
         weights = self._weights
         if live is not None:  # weights by slot, 0 for the slots of candidates gone
@@ -236,6 +278,8 @@ class _Question:
     def attr_share(self) -> FloatArray:
         """The share over every attribute (zero for those no candidate has)."""
         share = self._share
+        if share is None and len(self._found.items) >= _MATVEC_MIN_ITEMS:
+            share = self._share = self._found.share(self._graph, self._weights)
         if share is None:
             # The entries leave shared attributes out: count every attribute of the candidates.
             owner, cols = self._found.incidence(self._graph)
