@@ -17,7 +17,7 @@ from crs.actions import (
     UserAction,
     Why,
 )
-from crs.api import InvalidInput, Recommender, load_knowledge
+from crs.api import CheckpointError, InvalidInput, Recommender, load_knowledge
 from crs.language.reply import Question, RecommendedItem, Reply
 from crs.reasoning.engine import Engine
 from crs.reasoning.policy import PolicySettings
@@ -28,6 +28,7 @@ __all__ = [
     "AcceptItem",
     "Action",
     "AnswerQuestion",
+    "CheckpointError",
     "ChooseAttributes",
     "DialogueState",
     "Engine",

@@ -20,13 +20,20 @@ from pydantic import TypeAdapter, ValidationError
 
 from crs.actions import AnswerQuestion, NoPendingQuestion, UserAction, to_feedback
 from crs.graphs import (
+    CheckpointError,
     build_conversation_graph,
     delete_user_threads,
     scrub_checkpoints,
     sqlite_checkpointer,
     thread_id,
 )
-from crs.graphs.checkpoint import KEEP_CHECKPOINTS, prune_thread, user_thread_prefix
+from crs.graphs.checkpoint import (
+    KEEP_CHECKPOINTS,
+    checkpoint_failure,
+    prune_thread,
+    saver_path,
+    user_thread_prefix,
+)
 from crs.graphs.steps import TRANSCRIPT_WINDOW, MemoryHooks, TurnSteps
 from crs.graphs.transcript import TranscriptLog, transcript_log_for
 from crs.kb import (
@@ -55,7 +62,7 @@ if TYPE_CHECKING:  # importing crs.memory at run time would load chromadb for ev
     from crs.memory import MemoryEntry
     from crs.reasoning.policies import BuiltPolicy
 
-__all__ = ["InvalidInput", "Recommender", "load_knowledge", "load_policy", "load_scorer"]
+__all__ = ["CheckpointError", "InvalidInput", "Recommender", "load_knowledge", "load_policy", "load_scorer"]
 
 logger = logging.getLogger(__name__)
 _ACTION = TypeAdapter(UserAction)
@@ -243,6 +250,8 @@ class Recommender:
                 # the temperature tuned with the model suits its scores; an explicit setting wins
                 policy = settings.policy.model_copy(update={"temperature": tuned})
                 settings = settings.model_copy(update={"policy": policy})
+        if "checkpointer" not in kwargs:  # first: a damaged file stops the start before memory is opened
+            kwargs["checkpointer"] = sqlite_checkpointer(settings.checkpoint_path)
         if "memory" not in kwargs and settings.memory:
             from crs.memory import ReflectiveMemory
 
@@ -347,8 +356,11 @@ class Recommender:
                 # Durability "exit": the checkpoint is written once, after the whole turn.
                 out = self.app.invoke({"user_id": user_id, "session_id": session_id, **update}, config,
                                       durability="exit")
-            except BaseException:
+            except BaseException as exc:
                 self._roll_back(config, before)
+                if isinstance(exc, sqlite3.Error):  # the checkpoint file: full disk, damaged file
+                    raise checkpoint_failure(saver_path(self.checkpointer), exc, during=(
+                        "this turn was not saved, the conversation is as it was before it")) from exc
                 raise
             self._after_turn(config, before, out)
             reply = Reply.model_validate(out["reply"])
@@ -380,6 +392,8 @@ class Recommender:
                 self.app.update_state(before.config, None, as_node="__copy__")
             else:
                 self.checkpointer.delete_thread(config["configurable"]["thread_id"])
+        except sqlite3.Error as exc:  # the same full disk or damaged file: nothing was saved either
+            logger.warning("could not roll back a failed turn on %s: %s", config["configurable"], exc)
         except Exception:  # the original error matters more; keep it, but say what happened
             logger.exception("could not roll back a failed turn on %s", config["configurable"])
 

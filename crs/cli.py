@@ -68,9 +68,10 @@ def _settings(
 def _recommender(settings: Settings) -> Any:
     from tqdm import tqdm
 
-    from crs.api import InvalidInput, Recommender
+    from crs.api import CheckpointError, InvalidInput, Recommender
     from crs.kb import KBError
     from crs.language.llm import MissingExtraError
+    from crs.memory.store import MemoryStoreError
 
     bar: Any = None
 
@@ -86,7 +87,7 @@ def _recommender(settings: Settings) -> Any:
 
     try:
         rec = Recommender.from_settings(settings, training_progress=progress, training_notice=notice)
-    except (KBError, InvalidInput, MissingExtraError) as exc:
+    except (KBError, InvalidInput, MissingExtraError, CheckpointError, MemoryStoreError) as exc:
         raise _fail(str(exc)) from None
     finally:
         if bar is not None:
@@ -146,8 +147,11 @@ def chat(
     _check_persona(persona)
     rec = _recommender(_settings(settings_file, catalog, dataset, data_dir, state_dir, persona=persona,
                                  interactions=interactions, model=model, strategy=policy))
+    from crs.api import CheckpointError
+
     session_id = session or uuid.uuid4().hex[:12]
     interactive = sys.stdin.isatty() and not as_json
+    failed = False
     if interactive:
         typer.echo(f"crs: {_engine_line(rec)}", err=True)
         typer.echo(f"crs: session {session_id}. Say what you're looking for; Ctrl-D quits.")
@@ -163,12 +167,19 @@ def chat(
             if not raw:
                 break
             line = raw.rstrip("\n")
-        reply = rec.chat(user, session_id, line)
+        try:
+            reply = rec.chat(user, session_id, line)
+        except CheckpointError as exc:  # e.g. a full disk: this turn is lost, the conversation is not
+            typer.echo(f"crs: error: {exc}", err=True)
+            failed = True
+            continue
         if as_json:
             sys.stdout.write(json.dumps(reply.to_json(), ensure_ascii=False) + "\n")
             sys.stdout.flush()
         else:
             typer.echo(("bot> " if interactive else "") + reply.text)
+    if failed:
+        raise typer.Exit(1)
 
 
 @app.command()

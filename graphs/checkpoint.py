@@ -10,14 +10,62 @@ from typing import Any
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite import SqliteSaver
 
-__all__ = ["KEEP_CHECKPOINTS", "delete_user_threads", "prune_thread", "scrub_checkpoints", "sqlite_checkpointer",
-           "thread_id", "user_thread_prefix"]
+__all__ = [
+    "KEEP_CHECKPOINTS",
+    "CheckpointError",
+    "checkpoint_failure",
+    "delete_user_threads",
+    "prune_thread",
+    "saver_path",
+    "scrub_checkpoints",
+    "sqlite_checkpointer",
+    "thread_id",
+    "user_thread_prefix",
+]
 
 log = logging.getLogger(__name__)
 
 #: checkpoints kept per thread: the current one (what the next turn loads, and a failed turn
 #: rolls back to) and the one before it, to look at or fork from
 KEEP_CHECKPOINTS = 2
+
+
+class CheckpointError(RuntimeError):
+    """The conversation checkpoint file cannot be opened or written (damaged, or its disk is
+    full). The message names the file and says what to do; ``path`` holds it."""
+
+    def __init__(self, message: str, path: str | Path | None = None) -> None:
+        super().__init__(message)
+        self.path = str(path) if path is not None else None
+
+
+def _reason(exc: sqlite3.Error) -> str:
+    text = str(exc)
+    if "full" in text:
+        return f"the disk is full ({text})"
+    if isinstance(exc, sqlite3.DatabaseError) and ("not a database" in text or "malformed" in text):
+        return f"the file is damaged ({text})"
+    return text
+
+
+def checkpoint_failure(path: str | Path | None, exc: sqlite3.Error, *, during: str) -> CheckpointError:
+    """The :class:`CheckpointError` for an SQLite failure ``during`` some work on ``path``."""
+    where = f"conversation store {path}" if path is not None else "conversation store"
+    advice = ("free some space and try again" if "full" in str(exc)
+              else "move the file away (conversations start afresh) or restore it from a backup")
+    return CheckpointError(f"{where}: {during}: {_reason(exc)}; {advice}", path)
+
+
+def saver_path(saver: BaseCheckpointSaver[Any]) -> str | None:
+    """The file behind an SQLite saver (None for other savers or an in-memory database)."""
+    conn = getattr(saver, "conn", None)
+    if not isinstance(conn, sqlite3.Connection):
+        return None
+    try:
+        rows = conn.execute("PRAGMA database_list").fetchall()
+    except sqlite3.Error:
+        return None
+    return next((str(r[2]) for r in rows if r[1] == "main" and r[2]), None)
 
 
 def user_thread_prefix(user_id: str) -> str:
@@ -39,13 +87,22 @@ def sqlite_checkpointer(path: str | Path) -> SqliteSaver:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(path, check_same_thread=False, timeout=30)
-    conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
-    # WAL with NORMAL sync: a commit survives the process crashing (not a power cut) and costs
-    # no fsync; with FULL, the three commits of a turn (checkpoint, log, prune) dominated its time.
-    conn.execute("PRAGMA synchronous=NORMAL")
-    conn.execute("PRAGMA secure_delete=ON")  # a deleted conversation's bytes are overwritten, not left in free pages
-    saver = SqliteSaver(conn)
-    saver.setup()
+    try:
+        # Read the whole file once before writing anything: a damaged one is named now, at
+        # start, not by a failing turn later, and it is left exactly as it was.
+        problems = [" ".join(str(r[0]).split()) for r in conn.execute("PRAGMA quick_check").fetchall()]
+        if problems != ["ok"]:
+            raise sqlite3.DatabaseError("database disk image is malformed: " + "; ".join(problems[:3]))
+        conn.execute("PRAGMA journal_mode=WAL")  # readers never block the writer
+        # WAL with NORMAL sync: a commit survives the process crashing (not a power cut) and costs
+        # no fsync; with FULL, the three commits of a turn (checkpoint, log, prune) dominated its time.
+        conn.execute("PRAGMA synchronous=NORMAL")
+        conn.execute("PRAGMA secure_delete=ON")  # a deleted conversation's bytes are overwritten, not kept
+        saver = SqliteSaver(conn)
+        saver.setup()
+    except sqlite3.Error as exc:
+        conn.close()
+        raise checkpoint_failure(path, exc, during="cannot open it") from exc
     return saver
 
 

@@ -29,7 +29,7 @@ from numpy.typing import NDArray
 from crs.memory.allocator import warn_if_not_private
 from crs.memory.embedding import OfflineEmbeddingFunction
 from crs.memory.entry import MemoryEntry, MemoryKind
-from crs.memory.store import IsolationError, MemoryHit, MemoryStoreError, StoreUnavailable
+from crs.memory.store import IsolationError, MemoryHit, MemoryStoreError, StoreCorrupted, StoreUnavailable
 
 __all__ = ["ChromaMemoryStore", "Layout", "client_settings"]
 
@@ -66,6 +66,27 @@ def _guard(what: str) -> Iterator[None]:
         raise MemoryStoreError(f"memory store: {what} failed: {type(exc).__name__}: {exc}") from exc
 
 
+def _check_database(db: Path) -> None:
+    """Read an existing store's SQLite file once, read-only, before Chroma opens it: a damaged
+    file is named at start (Chroma may only notice on some later read) and is not written to."""
+    if not db.is_file():
+        return
+    try:
+        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
+        try:
+            problems = [" ".join(str(r[0]).split()) for r in conn.execute("PRAGMA quick_check").fetchall()]
+        finally:
+            conn.close()
+    except sqlite3.DatabaseError as exc:
+        if "locked" in str(exc):  # another process is writing: Chroma itself will wait or say so
+            return
+        problems = [str(exc)]
+    if problems != ["ok"]:
+        raise StoreCorrupted(
+            f"memory store: {db} is damaged ({'; '.join(problems[:3])}); move the folder {db.parent} away "
+            "(memories start afresh) or restore it from a backup")
+
+
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 
@@ -99,6 +120,7 @@ class ChromaMemoryStore:
         folder = Path(path)
         if folder.exists() and not folder.is_dir():
             raise StoreUnavailable(f"memory store: {folder} exists and is not a folder")
+        _check_database(folder / "chroma.sqlite3")
         warn_if_not_private()
         try:
             folder.mkdir(parents=True, exist_ok=True)

@@ -45,7 +45,7 @@ from crs.memory.reflection import (
 from crs.memory.reranker import RerankerBank, gumbel_top_m
 from crs.memory.session import SessionRecord, update_record
 from crs.memory.statements import find_statements
-from crs.memory.store import MemoryHit, MemoryStore, MemoryStoreError
+from crs.memory.store import MemoryHit, MemoryStore, MemoryStoreError, StoreCorrupted
 from crs.memory.tokens import encoding, fit_to_budget
 
 __all__ = ["MemorySettings", "ReflectiveMemory", "Retrieval"]
@@ -158,7 +158,7 @@ class ReflectiveMemory:
                 extra = {"state_dir": Path(state_dir)} if state_dir is not None else {}
                 store = ChromaMemoryStore.persistent(path or _default_path(), **extra)
         except MemoryStoreError as exc:
-            if not degrade:
+            if not degrade or isinstance(exc, StoreCorrupted):  # a damaged file needs the person
                 raise
             log.warning("long-term memory disabled: %s", exc)
             return cls(None, disabled_reason=str(exc), **kwargs)

@@ -21,6 +21,7 @@ __all__ = [
     "MemoryHit",
     "MemoryStore",
     "MemoryStoreError",
+    "StoreCorrupted",
     "StoreUnavailable",
     "UserMemories",
 ]
@@ -32,6 +33,11 @@ class MemoryStoreError(RuntimeError):
 
 class StoreUnavailable(MemoryStoreError):
     """The store could not be opened or reached; nothing was read or written."""
+
+
+class StoreCorrupted(StoreUnavailable):
+    """The embedded store's database file is damaged; the message names it. Never degraded
+    to a memory that remembers nothing: the person must move the folder away or restore it."""
 
 
 class IsolationError(MemoryStoreError):
