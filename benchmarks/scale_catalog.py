@@ -131,7 +131,8 @@ def main() -> int:
         check=True, capture_output=True, text=True,
     )
     report.update(json.loads(out.stdout.strip().splitlines()[-1]))
-    report["child_peak_rss_mb_rusage_children"] = round(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024, 1)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    report["child_peak_rss_mb_rusage_children"] = round(children.ru_maxrss / 1024, 1)
     # Wall clock and CPU time both: on a shared machine (see the load averages) the wall
     # clock also counts other processes' turns on the cores.
     report["floors"] = {

@@ -23,9 +23,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from conftest import missing
 from typer.testing import CliRunner
 
-from conftest import missing
 from crs import CheckpointError, Recommender, Settings
 from crs.cli import app
 from crs.graphs.checkpoint import thread_id

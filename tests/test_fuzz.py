@@ -1,5 +1,7 @@
 """Bad input at scale: Hypothesis feeds the catalog loaders, the settings loader and the parser.
 
+The catalog loaders' fast paths (for 1M-item catalogs) are fuzzed against the plain paths too.
+
 Each may only succeed or raise its documented error (``CatalogError``, ``SettingsError``); the
 parser always returns a ``Feedback``. Edge cases (and any case Hypothesis finds) are kept as
 ``@example`` rows, so they run every time.
@@ -10,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Callable
 from contextlib import suppress
 from pathlib import Path
 
@@ -19,7 +22,8 @@ from hypothesis import strategies as st
 
 from crs import Settings, SettingsError, load_settings
 from crs.kb import Catalog, CatalogError, build_graph, load_catalog, load_interactions, load_vocabulary
-from crs.kb.loaders import BUNDLED_CATALOG
+from crs.kb.loaders import BUNDLED_CATALOG, _jsonl_rows, _validated_items, iter_interaction_pairs
+from crs.kb.models import Item
 from crs.language.nlu import NLUContext, OfflineNLU
 from crs.reasoning.state import Feedback
 
@@ -142,3 +146,56 @@ def test_the_parser_reads_anything(nlu: OfflineNLU, text: str, shown: list[str])
     feedback = nlu.understand(text, context)
     assert isinstance(feedback, Feedback)
     assert set(feedback.accept_attributes).isdisjoint(feedback.reject_attributes)
+
+
+# ------------------------------------------------------------- fast paths
+# A 1M-item catalog loads through fast paths (one-step JSON validation, streamed interaction
+# pairs); on anything at all they must give what the plain paths give: the same items or pairs,
+# or the same error message.
+
+def _outcome(load: Callable[[], object]) -> tuple[str, object]:
+    try:
+        return "ok", load()
+    except CatalogError as exc:
+        return "error", str(exc)
+
+
+def _plain_items(path: Path) -> list[Item]:
+    items = _validated_items(_jsonl_rows(path), path, None)
+    if not items:
+        raise CatalogError("the catalog has no items", path=path)
+    return items
+
+
+@FUZZ
+@given(st.lists(rows, max_size=4), st.lists(st.sampled_from(
+    ["", " ", "\ufeff{}", "{} {}", "[]", "null", '{"id": "\\ud800", "name": "A", "attributes": {"g": ["x"]}}',
+     '{"id": "a", "name": "A", "attributes": {"g": ["x"]}, "id": "b"}', "NaN", '"text"']), max_size=2),
+       st.booleans())
+@example([{"id": "a", "name": "A", "attributes": {"g": ["x"]}}], ["\ufeff{}"], True)
+@example([{"id": " a ", "name": "A", "attributes": {"g": ["x", "x"]}}], ["{} {}"], False)
+@example([], ['{"id": "\\ud800", "name": "A", "attributes": {"g": ["x"]}}'], False)
+@example([{"id": "a", "name": "A", "attributes": {"g": ["x"]}}] * 2, [], False)
+def test_the_fast_catalog_path_reads_what_the_plain_one_reads(batch: list[object], noise: list[str],
+                                                                noise_first: bool) -> None:
+    lines = [json.dumps(r, allow_nan=True) for r in batch]
+    lines = [*noise, *lines] if noise_first else [*lines, *noise]
+    path = _write(".jsonl", "\n".join(lines))
+    fast = _outcome(lambda: load_catalog(path).items)
+    assert fast == _outcome(lambda: _plain_items(path))
+
+
+@FUZZ
+@given(st.binary(max_size=200) | st.text(max_size=200).map(str.encode), st.sampled_from(
+    [b"user,item\n", b"user,item,timestamp\n", b"item,user\n", b"user,item,extra\n", b""]))
+@example(b"u1,i1\n u2,i2\nu3, \n", b"user,item\n")
+@example(b"u1,i1,\nu2,i2,12.5\nu3,i3,soon\n", b"user,item,timestamp\n")
+@example(b"\n,\nu1\nu1,i1,i2\n", b"user,item\n")
+@example(b'"u 1","i,1"\n"u\xe2\x80\x83",i\nu1,"i1\n', b"user,item\n")
+def test_streamed_interaction_pairs_match_the_records(body: bytes, header: bytes) -> None:
+    path = _write(".csv", header + body)
+    pairs = _outcome(lambda: list(iter_interaction_pairs(path)))
+    assert pairs == _outcome(lambda: [(r.user, r.item) for r in load_interactions(path)])
+    path = _write(".jsonl", body)
+    pairs = _outcome(lambda: list(iter_interaction_pairs(path)))
+    assert pairs == _outcome(lambda: [(r.user, r.item) for r in load_interactions(path)])

@@ -15,10 +15,13 @@ import numpy as np
 import pytest
 
 from crs.api import load_knowledge
+from crs.evals.simulator import SimulatedUser
 from crs.kb import CSR, Catalog, CatalogError, KnowledgeGraph, build_graph, load_catalog, load_interactions
 from crs.kb.loaders import _jsonl_rows, _validated_items, iter_interaction_pairs
 from crs.kb.models import Interaction, Item
 from crs.kb.synth import synth_catalog, write_synth
+from crs.reasoning import engine as engine_module
+from crs.reasoning.engine import Engine
 from crs.settings import Settings
 
 
@@ -151,3 +154,43 @@ def test_interaction_pairs_validate_as_the_records_do(tmp_path: Path, text: str)
     except CatalogError as exc:
         got = str(exc)
     assert got == expected
+
+
+def _episodes(engine: Engine, graph: KnowledgeGraph, n: int) -> list[tuple[object, ...]]:
+    """What the engine shows in ``n`` simulated conversations: every action, in order."""
+    rng = np.random.default_rng(5)
+    shown: list[tuple[object, ...]] = []
+    users = sorted(graph.user_items)
+    for _ in range(n):
+        user = users[int(rng.integers(len(users)))]
+        target = graph.item_ids[int(rng.choice(graph.user_items[user]))]
+        sim = SimulatedUser(graph, user, target, choice=float(rng.random()))
+        for state in (engine.start(user), engine.apply(engine.start(user), sim.opening())):
+            for _ in range(12):
+                action = engine.decide(state)
+                shown.append((action.kind, action.attribute, action.options,
+                               tuple(r.item_id for r in action.recommendations)))
+                answer = sim.answer(action)
+                if answer.accepted or action.kind not in ("ask", "recommend"):
+                    break
+                state = engine.apply(engine.record(state, action), answer.feedback)
+    return shown
+
+
+def test_shares_from_the_sparse_product_choose_what_the_entries_choose(monkeypatch: pytest.MonkeyPatch) -> None:
+    made = synth_catalog(items=3000, attributes=300, users=300, interactions=6000, seed=2, facets=6)
+    graph = build_graph(Catalog(items=[Item.model_validate(r) for r in made.items]), made.interactions)
+    monkeypatch.setattr(engine_module, "_MATVEC_MIN_ITEMS", 10**9)
+    entries = _episodes(Engine(graph), graph, 40)
+    monkeypatch.setattr(engine_module, "_MATVEC_MIN_ITEMS", 1)  # every set takes the large-set path
+    product = _episodes(Engine(graph), graph, 40)
+    assert len(entries) > 200 and product == entries
+    # The product's shares are the entries' sums, up to rounding.
+    weights = np.random.default_rng(0).random(graph.n_items)
+    every = np.arange(graph.n_items)
+    expected = graph.item_attrs.weighted_column_sums(every, weights)
+    assert np.allclose(engine_module._matvec_share(graph, every, weights), expected, rtol=1e-12, atol=1e-12)
+    half = every[::2]
+    got = engine_module._matvec_share(graph, half, weights[half])
+    assert np.allclose(got, np.bincount(graph.item_attrs.gather(half)[1], weights=np.repeat(
+        weights[half], np.diff(graph.item_attrs.indptr)[half]), minlength=graph.n_attributes), rtol=1e-12, atol=1e-12)

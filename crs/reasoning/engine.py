@@ -229,12 +229,13 @@ class _Question:
     def _solve(self) -> tuple[IntArray | None, FloatArray, int | None]:
         g = self._graph
         if len(self._found.items) >= _MATVEC_MIN_ITEMS:  # shares of every attribute at once
-            p = self.attr_share
+            share = self.attr_share
             exclude = [g.attr_index[a] for a in self._asked]
             exclude.extend(self._accepted)  # shared by every candidate: never askable
-            solution = (None, p, most_uncertain(p, exclude or None))
-            self._solution = solution
-            return solution
+            best = most_uncertain(share, exclude or None)
+            solved: tuple[IntArray | None, FloatArray, int | None] = (None, share, best)
+            self._solution = solved
+            return solved
         bins, owner, cols, n_bins, live = self._found.bins(g)
         weights = self._weights
         if live is not None:  # weights by slot, 0 for the slots of candidates gone
