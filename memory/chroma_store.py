@@ -83,8 +83,8 @@ def _check_database(db: Path) -> None:
         problems = [str(exc)]
     if problems != ["ok"]:
         raise StoreCorrupted(
-            f"memory store: {db} is damaged ({'; '.join(problems[:3])}); move the folder {db.parent} away "
-            "(memories start afresh) or restore it from a backup")
+            f"memory store: cannot open {db}: it is damaged ({'; '.join(problems[:3])}); "
+            f"move the folder {db.parent} away (memories start afresh) or restore it from a backup")
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

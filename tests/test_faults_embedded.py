@@ -227,7 +227,7 @@ def test_a_damaged_chroma_file_is_named_at_start_and_conversations_stay_intact(
                                 input="yes\n")
     assert result.exit_code == 2, result.output
     assert [line for line in result.output.splitlines() if line.strip()][-1].startswith(
-        f"crs: error: memory store: {damaged} is damaged")
+        f"crs: error: memory store: cannot open {damaged}: it is damaged")
     assert _digests(state) == files
     (state / "memory").rename(state / f"memory.damaged-{uuid.uuid4().hex[:6]}")
     rec = Recommender.from_settings(_settings(state))
