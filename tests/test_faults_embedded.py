@@ -94,9 +94,12 @@ def undisturbed(tmp_path_factory: pytest.TempPathFactory) -> tuple[list[str], li
 
 @pytest.mark.slow
 def test_a_full_disk_while_checkpointing_is_a_clear_error_and_the_conversation_goes_on(
-        small_disk: Path, undisturbed: tuple[list[str], list[str]]) -> None:
+        small_disk: Path, tmp_path: Path, undisturbed: tuple[list[str], list[str]]) -> None:
     replies, memories = undisturbed
-    rec = Recommender.from_settings(_settings(small_disk / "state"))
+    # The checkpoints on the small disk, memories on one with room: a full memory disk is the
+    # next test's (this process's Chroma client can hang after a write failed for want of space).
+    checkpoints = small_disk / "checkpoints.sqlite"
+    rec = Recommender.from_settings(_settings(tmp_path / "state", checkpoints=checkpoints))
     assert [rec.chat("ann", "s1", t).text for t in TURNS[:2]] == replies[:2]
     config = {"configurable": {"thread_id": thread_id("ann", "s1")}}
     before = rec.app.get_state(config).values
@@ -104,18 +107,15 @@ def test_a_full_disk_while_checkpointing_is_a_clear_error_and_the_conversation_g
     with pytest.raises(CheckpointError) as failed:
         rec.chat("ann", "s1", TURNS[2])
     message = str(failed.value)
-    assert str(small_disk / "state" / "checkpoints.sqlite") in message and "disk is full" in message
+    assert str(checkpoints) in message and "disk is full" in message
     assert "\n" not in message
-    with pytest.raises(MemoryStoreError, match="full"):  # the session's reflection cannot be written either
-        rec.end_session("ann", "s1")
     assert rec.app.get_state(config).values == before  # the failed turn left nothing behind
     filler.unlink()
     # Space again: the same conversation goes on as if nothing had happened.
     assert [rec.chat("ann", "s1", t).text for t in [TURNS[2], "the first one"]] == replies[2:]
     rec.end_session("ann", "s1")
     assert sorted(m.text for m in rec.memories("ann")) == memories
-    assert _quick_check(small_disk / "state" / "checkpoints.sqlite") == "ok"
-    assert _quick_check(small_disk / "state" / "memory" / "chroma.sqlite3") == "ok"
+    assert _quick_check(checkpoints) == "ok"
 
 
 RECOVERY = """
