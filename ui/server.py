@@ -1,20 +1,26 @@
-"""Running the API: which tokens, which socket, then uvicorn.
+"""Running the API: which tokens, which socket, then uvicorn (one process, or N workers).
 
 The socket is bound here, before uvicorn starts, so a port in use is one clear error
-(:class:`PortInUse`) instead of a server that logs a traceback and exits.
+(:class:`PortInUse`) instead of a server that logs a traceback and exits. With ``workers > 1``
+uvicorn's supervisor starts N processes that accept on that one socket; each builds its own
+Recommender from the same settings, and restarts when it dies. They share no memory, so the
+settings must put conversations and memories in shared stores (:func:`check_workers`).
 """
 
 from __future__ import annotations
 
 import errno
+import functools
 import os
 import socket
 from collections.abc import Mapping
+from typing import Any
 
 from crs import Recommender, Settings
 from crs.ui.tenants import Tokens, parse_tokens, tokens_from
 
-__all__ = ["NoTokens", "PortInUse", "bind", "check_port", "resolve_tokens", "run"]
+__all__ = ["NoTokens", "PortInUse", "WorkersNeedSharedStores", "bind", "check_port", "check_workers", "resolve_tokens",
+           "run"]
 
 
 class PortInUse(OSError):
@@ -23,6 +29,32 @@ class PortInUse(OSError):
 
 class NoTokens(ValueError):
     """Authentication is on and no tenant has a token."""
+
+
+class WorkersNeedSharedStores(ValueError):
+    """More than one worker over stores that only one process may use."""
+
+
+def check_workers(settings: Settings, workers: int) -> int:
+    """``workers`` if the settings allow that many processes, else a clear error.
+
+    One process may use the embedded stores (a SQLite file, an embedded Chroma folder); several
+    need PostgreSQL (``checkpoints_url``) and a Chroma server (``memory_host``, or ``memory = false``).
+    """
+    if workers < 1:
+        raise WorkersNeedSharedStores(f"--workers must be at least 1, got {workers}")
+    if workers == 1:
+        return workers
+    missing = []
+    if not settings.checkpoints_url:
+        missing.append("checkpoints_url = \"postgresql://...\" (conversations in PostgreSQL)")
+    if settings.memory and not settings.memory_host:
+        missing.append("memory_host (a Chroma server, `chroma run`), or memory = false")
+    if missing:
+        raise WorkersNeedSharedStores(
+            f"--workers {workers} needs stores the workers can share; set " + " and ".join(missing)
+            + " in the settings (see the README, 'Several workers')")
+    return workers
 
 
 def check_port(port: int) -> int:
@@ -83,3 +115,28 @@ def run(settings: Settings, *, sock: socket.socket, tokens: Tokens | None, recom
     app = create_app(settings, tokens=tokens, recommender=recommender, telegram=telegram)
     config = uvicorn.Config(app, log_level=log_level, access_log=False, timeout_graceful_shutdown=10)
     uvicorn.Server(config).run(sockets=[sock])
+
+
+def run_workers(settings: Settings, *, sock: socket.socket, tokens: Tokens | None, workers: int,
+                telegram: bool = False, log_level: str = "info") -> None:
+    """Serve with ``workers`` processes on one bound socket until interrupted (SIGINT/SIGTERM).
+
+    uvicorn's supervisor starts them (fresh interpreters: nothing is shared but the socket),
+    replaces a worker that dies, and stops them all at the end.
+    """
+    from uvicorn import Config
+    from uvicorn.supervisors import Multiprocess
+
+    check_workers(settings, workers)
+    # The factory is pickled to each worker: settings and tokens travel with it, not in the environment.
+    factory = functools.partial(_worker_app, settings, tokens, telegram)
+    config = Config(factory, factory=True, workers=workers, log_level=log_level, access_log=False,
+                    timeout_graceful_shutdown=10)
+    Multiprocess(config, sockets=[sock]).run()
+
+
+def _worker_app(settings: Settings, tokens: Tokens | None, telegram: bool) -> Any:
+    """One worker's app; its Recommender is built at startup from ``settings``."""
+    from crs.ui.http_api import create_app
+
+    return create_app(settings, tokens=tokens, telegram=telegram)
