@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from crs.memory.allocator import ensure_private_allocator
 from crs.settings import Settings, SettingsError, load_settings
@@ -61,8 +62,10 @@ def _settings(
         return Settings.model_validate(overrides)
     except SettingsError as exc:
         raise _fail(str(exc)) from None
-    except ValueError as exc:  # pydantic's ValidationError for command-line values
-        raise _fail(str(exc).splitlines()[0] + ": " + str(exc).splitlines()[-1].strip()) from None
+    except ValidationError as exc:  # command-line values
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise _fail(f"{where}: {str(error['msg']).removeprefix('Value error, ')}") from None
 
 
 def _recommender(settings: Settings) -> Any:

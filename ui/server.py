@@ -130,8 +130,10 @@ def run_workers(settings: Settings, *, sock: socket.socket, tokens: Tokens | Non
     check_workers(settings, workers)
     # The factory is pickled to each worker: settings and tokens travel with it, not in the environment.
     factory = functools.partial(_worker_app, settings, tokens, telegram)
+    # A worker answers the supervisor's ping once it has imported crs (seconds on a busy machine):
+    # the default 5 s would kill workers that are only starting.
     config = Config(factory, factory=True, workers=workers, log_level=log_level, access_log=False,
-                    timeout_graceful_shutdown=10)
+                    timeout_graceful_shutdown=10, timeout_worker_healthcheck=60)
     Multiprocess(config, sockets=[sock]).run()
 
 
