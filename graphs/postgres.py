@@ -162,6 +162,9 @@ class UserLocks:
     def __init__(self, pool: Any, *, wait_seconds: float = 60.0) -> None:
         self.pool, self.wait_seconds = pool, wait_seconds
         self._held = threading.local()
+        # Turns queue here for a connection: the pool's own timeout then only fires when
+        # PostgreSQL cannot give one (down), never because every connection is busy.
+        self._slots = threading.BoundedSemaphore(int(getattr(pool, "max_size", 32)))
 
     @contextmanager
     def hold(self, name: str) -> Iterator[None]:
@@ -174,7 +177,11 @@ class UserLocks:
                 held[name] -= 1
             return
         key = _key(name)
+        if not self._slots.acquire(timeout=self.wait_seconds):
+            raise ConversationStoreUnavailable(f"every connection to PostgreSQL has been busy for "
+                                               f"{self.wait_seconds:g} s")
         stack = ExitStack()
+        stack.callback(self._slots.release)
         try:
             conn = stack.enter_context(self.pool.connection())
             conn.execute(f"SET lock_timeout = '{int(self.wait_seconds * 1000)}ms'")

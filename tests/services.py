@@ -75,7 +75,9 @@ class Postgres:
         return f"postgresql://crs@127.0.0.1:{self.port}/{DATABASE}"
 
     def _run(self, *args: str) -> None:
-        subprocess.run([*_as_user(), *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        done = subprocess.run([*_as_user(), *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        if done.returncode:
+            raise RuntimeError(f"{Path(args[0]).name} failed ({done.returncode}): {done.stderr.strip()[-1500:]}")
 
     def start(self) -> Postgres:
         self.folder.mkdir(parents=True, exist_ok=True)
