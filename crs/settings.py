@@ -92,7 +92,7 @@ class Settings(BaseModel):
         if url is None:
             return None
         try:
-            return check_url(url)
+            return str(check_url(url))
         except CheckpointURLError as exc:
             raise ValueError(str(exc)) from None
 

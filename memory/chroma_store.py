@@ -18,10 +18,10 @@ import shutil
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 from chromadb.errors import NotFoundError
@@ -240,7 +240,10 @@ class ChromaMemoryStore:
                 return
 
 
-def _refetch_if_deleted(method: Any) -> Any:
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _refetch_if_deleted(method: _Method) -> _Method:
     """Run ``method`` again on a fresh collection handle when the cached one was deleted under it
     (forget-me in another worker process): the handle points at the old collection's id."""
 
@@ -254,7 +257,7 @@ def _refetch_if_deleted(method: Any) -> Any:
             self._col = None
             return method(self, *args, **kwargs)
 
-    return wrapper
+    return cast(_Method, wrapper)
 
 
 class _ChromaUserMemories:
