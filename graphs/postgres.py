@@ -121,17 +121,19 @@ def _pool(url: str, *, max_size: int, name: str, timeout: float) -> Any:
     return pool
 
 
-def postgres_checkpointer(url: str, *, max_connections: int = 8, timeout: float = 5.0) -> Any:
+def postgres_checkpointer(url: str, *, max_turns: int = 32, timeout: float = 5.0) -> Any:
     """A ``PostgresSaver`` on a pool for ``url``, its tables created if needed.
 
-    The saver carries :class:`UserLocks` on a second pool as ``saver.user_locks``. Setting up the
-    tables is done under an advisory lock, so workers starting together do not race.
+    The saver carries :class:`UserLocks` on a second pool as ``saver.user_locks``: at most
+    ``max_turns`` turns of a process hold a user's lock at once (the others queue). So a worker
+    opens at most ``max_turns + 2`` connections (the saver runs one query at a time per process).
+    Setting up the tables is done under an advisory lock, so workers starting together do not race.
     """
     check_url(url)
     _, _, PostgresSaver = _driver()  # noqa: N806 - a class
-    pool = _pool(url, max_size=max_connections, name="crs-checkpoints", timeout=timeout)
+    pool = _pool(url, max_size=2, name="crs-checkpoints", timeout=timeout)
     saver = PostgresSaver(pool)
-    locks = UserLocks(_pool(url, max_size=32, name="crs-locks", timeout=timeout))
+    locks = UserLocks(_pool(url, max_size=max_turns, name="crs-locks", timeout=timeout))
     with locks.hold("crs:setup"):
         saver.setup()
     saver.user_locks = locks

@@ -62,6 +62,70 @@ def test_a_postgres_that_is_not_there_is_one_clear_error() -> None:
         postgres_checkpointer(f"postgresql://crs:secret@127.0.0.1:{port}/crs", timeout=2)
 
 
+def test_the_cli_names_a_bad_checkpoints_url(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from crs.cli import app
+
+    result = CliRunner().invoke(app, ["serve", "--insecure-no-auth", "--state-dir", str(tmp_path),
+                                      "--checkpoints-url", "mysql://root:hunter2@db/crs"])
+    assert result.exit_code == 2
+    assert "checkpoints_url must start with postgresql://" in result.output and "hunter2" not in result.output
+
+
+def test_a_conversation_store_that_does_not_answer_is_a_503_naming_it(
+        tmp_path: Path, toy_graph, monkeypatch: pytest.MonkeyPatch) -> None:
+    import psycopg
+    from fastapi.testclient import TestClient
+
+    from crs.ui.http_api import create_app
+    from tests.conftest import TOY_VOCAB
+
+    settings = Settings(state_dir=tmp_path, memory=False)
+    rec = Recommender(toy_graph, vocabulary=TOY_VOCAB, settings=settings)
+
+    def down(*_: object, **__: object) -> None:
+        raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(rec, "chat", down)
+    with TestClient(create_app(settings, tokens=None, recommender=rec), raise_server_exceptions=False) as client:
+        response = client.post("/v1/chat", json={"user_id": "u1", "session_id": "s", "text": "jazz"})
+    assert response.status_code == 503 and response.headers["Retry-After"] == "1"
+    error = response.json()["error"]
+    assert error["code"] == "conversations_unavailable" and "PostgreSQL" in error["message"]
+
+
+def test_an_idempotency_key_answers_a_retried_turn_once_over_http(tmp_path: Path, toy_graph) -> None:
+    from fastapi.testclient import TestClient
+
+    from crs.ui.http_api import create_app
+    from tests.conftest import TOY_VOCAB
+
+    settings = Settings(state_dir=tmp_path, memory=False)
+    rec = Recommender(toy_graph, vocabulary=TOY_VOCAB, settings=settings)
+    with TestClient(create_app(settings, tokens=None, recommender=rec)) as client:
+        def post(body: dict[str, object], key: str) -> dict[str, object]:
+            r = client.post("/v1/chat", json={"user_id": "u1", "session_id": "s", **body},
+                            headers={"Idempotency-Key": key})
+            assert r.status_code == 200, r.text
+            return r.json()  # type: ignore[no-any-return]
+
+        first = post({"text": "some jazz"}, "k1")
+        turn = rec.state("default/u1", "s").turn  # type: ignore[union-attr]
+        assert post({"text": "some jazz"}, "k1") == first
+        assert rec.state("default/u1", "s").turn == turn  # type: ignore[union-attr]
+        press = {"action": {"type": "reject_items", "item_ids": [first["recommendations"][0]["id"]]}}  # type: ignore[index]
+        rejected = post(press, "k2")
+        assert rec.state("default/u1", "s").turn == turn + 1  # type: ignore[union-attr]
+        turn += 1
+        assert post(press, "k2") == rejected  # a retried press too
+        assert rec.state("default/u1", "s").turn == turn  # type: ignore[union-attr]
+        bad = client.post("/v1/chat", json={"user_id": "u1", "session_id": "s", "text": "x"},
+                          headers={"Idempotency-Key": "not a valid key!"})
+        assert bad.status_code == 422 and "Idempotency-Key" in bad.text
+    assert [m["content"] for m in rec.transcript("default/u1", "s") if m["role"] == "user"][:1] == ["some jazz"]
+
+
 # -------------------------------------------------------------- PostgreSQL, in process
 
 

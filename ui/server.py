@@ -23,6 +23,11 @@ __all__ = ["NoTokens", "PortInUse", "WorkersNeedSharedStores", "bind", "check_po
            "run"]
 
 
+#: Idle keep-alive connections are closed after this. Clients close theirs sooner (httpx: 5 s,
+#: the same as uvicorn's default, so a request sent just as the server closed failed with a reset).
+KEEP_ALIVE_SECONDS = 30
+
+
 class PortInUse(OSError):
     """The address cannot be bound; the message names the port and the option to change."""
 
@@ -113,7 +118,8 @@ def run(settings: Settings, *, sock: socket.socket, tokens: Tokens | None, recom
     from crs.ui.http_api import create_app
 
     app = create_app(settings, tokens=tokens, recommender=recommender, telegram=telegram)
-    config = uvicorn.Config(app, log_level=log_level, access_log=False, timeout_graceful_shutdown=10)
+    config = uvicorn.Config(app, log_level=log_level, access_log=False, timeout_graceful_shutdown=10,
+                            timeout_keep_alive=KEEP_ALIVE_SECONDS)
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -133,7 +139,8 @@ def run_workers(settings: Settings, *, sock: socket.socket, tokens: Tokens | Non
     # A worker answers the supervisor's ping once it has imported crs (seconds on a busy machine):
     # the default 5 s would kill workers that are only starting.
     config = Config(factory, factory=True, workers=workers, log_level=log_level, access_log=False,
-                    timeout_graceful_shutdown=10, timeout_worker_healthcheck=60)
+                    timeout_graceful_shutdown=10, timeout_worker_healthcheck=60,
+                    timeout_keep_alive=KEEP_ALIVE_SECONDS)
     Multiprocess(config, sockets=[sock]).run()
 
 
