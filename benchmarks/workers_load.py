@@ -105,6 +105,10 @@ class CpuMeter:
         self._sample()
         return {name: round(sum(last - first for first, last in pids.values()), 2) for name, pids in self.seen.items()}
 
+    def busiest(self, name: str, n: int) -> list[float]:
+        """CPU seconds of the ``n`` busiest processes of one tree (the workers of the supervisor)."""
+        return sorted((round(last - first, 2) for first, last in self.seen[name].values()), reverse=True)[:n]
+
 
 def start_serve(home: Path, settings: Path, workers: int) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
@@ -205,10 +209,12 @@ def run_one(home: Path, settings: Path, workers: int, users: int, turns: int,
         "seconds": round(wall, 2),
         "throughput_turns_per_s": round(done / wall, 2),
         "latency_ms": {"p50": round(pct(lat_ms, 50), 1), "p95": round(pct(lat_ms, 95), 1),
-                       "p99": round(pct(lat_ms, 99), 1), "mean": round(statistics.fmean(lat_ms), 1) if lat_ms else None},
+                       "p99": round(pct(lat_ms, 99), 1),
+                       "mean": round(statistics.fmean(lat_ms), 1) if lat_ms else None},
         "cpu_seconds": cpu,
         "cores_busy": {k: round(v / wall, 2) for k, v in cpu.items()},
         "cores_busy_total": round(sum(cpu.values()) / wall, 2),
+        "cpu_seconds_per_worker": meter.busiest("crs workers", workers),
         "cpu_seconds_per_turn": {k: round(v / max(done, 1) * 1000, 2) for k, v in cpu.items()},
         "loadavg_1min": {"before": round(load_before[0], 2), "during_mean": round(statistics.fmean(meter.loads), 2),
                          "during_max": round(max(meter.loads), 2)},
@@ -252,6 +258,13 @@ def main() -> None:
         pg.stop()
         shutil.rmtree(folder, ignore_errors=True)
     ratio = runs[-1]["throughput_turns_per_s"] / runs[0]["throughput_turns_per_s"] if len(runs) > 1 else None
+    # What the CPU allows, from the 1-worker run: a worker needs w ms of CPU per turn, the stores and
+    # the client o ms. On C cores, N workers can at best do min(N / w, C / (w + o)) turns per ms.
+    first = runs[0]
+    w = first["cpu_seconds_per_turn"]["crs workers"]
+    o = sum(v for k, v in first["cpu_seconds_per_turn"].items() if k != "crs workers")
+    cores = os.cpu_count() or 1
+    ceilings = {str(n): round(min(n / w, cores / (w + o)) * 1000, 1) for n in sorted({1, *args.workers})} if w else {}
     report = {
         "command": "python benchmarks/workers_load.py " + " ".join(sys.argv[1:]),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "platform": platform.platform()},
@@ -265,6 +278,13 @@ def main() -> None:
         "floor_ratio": FLOOR_RATIO,
         "meets_floor": bool(ratio is not None and ratio >= FLOOR_RATIO),
         "errors_total": sum(r["errors"] for r in runs),
+        "cpu_bound": {
+            "worker_cpu_ms_per_turn": w, "stores_and_client_cpu_ms_per_turn": round(o, 2), "cores": cores,
+            "best_possible_turns_per_s_by_workers": ceilings,
+            "best_possible_ratio": round(ceilings[str(args.workers[-1])] / ceilings[str(args.workers[0])], 2)
+            if ceilings else None,
+            "note": "ceilings if this machine's cores were all ours; the load average shows how much was not",
+        },
     }
     if ratio is not None:
         print(f"ratio {runs[-1]['workers']}/{runs[0]['workers']} workers: {ratio:.2f}x (floor {FLOOR_RATIO}x)")

@@ -491,7 +491,7 @@ class Recommender:
     def reset(self, user_id: str, session_id: str) -> None:
         """Forget one conversation entirely (its checkpoints are deleted)."""
         config = self._config(user_id, session_id)
-        with self._lock(config["configurable"]["thread_id"]):
+        with self._across_workers(user_id), self._lock(config["configurable"]["thread_id"]):
             self.checkpointer.delete_thread(config["configurable"]["thread_id"])
             self.transcripts.delete_thread(config["configurable"]["thread_id"])
 

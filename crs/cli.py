@@ -291,7 +291,7 @@ def serve(
         tokens = resolve_tokens(settings, insecure=insecure_no_auth)
         if telegram:
             settings = _telegram_settings(settings)
-        sock = bind(host, port)
+        sock = bind(host, port, reuse_port=workers > 1)
     except (NoTokens, TenantError, PortInUse, WorkersNeedSharedStores) as exc:
         raise _fail(str(exc)) from None
     # A catalog, persona or store that cannot be used fails here, in one line (a model trained on
