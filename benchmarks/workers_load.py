@@ -194,6 +194,10 @@ def run_one(home: Path, settings: Path, workers: int, users: int, turns: int,
     finally:
         proc.terminate()
         proc.wait(timeout=60)
+    if out["errors"]:  # the server's log says why; keep it where the temp folder will not take it
+        kept = Path(tempfile.gettempdir()) / f"crs-workers-load-{workers}-{os.getpid()}.log"
+        shutil.copy(home / f"serve-{workers}.log", kept)
+        print(f"  server log with the errors: {kept}", flush=True)
     # the client's CPU includes the warm-up turns; it is a bound, not an exact share
     cpu["client (this process)"] = round((client_after.ru_utime + client_after.ru_stime)
                                          - (client_before.ru_utime + client_before.ru_stime), 2)

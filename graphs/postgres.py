@@ -121,7 +121,7 @@ def _pool(url: str, *, max_size: int, name: str, timeout: float) -> Any:
     return pool
 
 
-def postgres_checkpointer(url: str, *, max_turns: int = 32, timeout: float = 5.0) -> Any:
+def postgres_checkpointer(url: str, *, max_turns: int = 16, timeout: float = 5.0) -> Any:
     """A ``PostgresSaver`` on a pool for ``url``, its tables created if needed.
 
     The saver carries :class:`UserLocks` on a second pool as ``saver.user_locks``: at most
