@@ -4,6 +4,7 @@ under load. ``crs serve --workers 2`` on real stores; the client retries as a bo
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import threading
 import time
@@ -160,7 +161,8 @@ def test_stores_restarted_under_load_give_503s_and_recover_by_themselves(tmp_pat
         missing("SERVICES", "PostgreSQL is not installed (no initdb): cannot restart one under load")
     import tempfile
 
-    pg = Postgres(Path(tempfile.mkdtemp(prefix="crs-test-pg-restart-"))).start()
+    folder = Path(tempfile.mkdtemp(prefix="crs-test-pg-restart-"))  # not under pytest's root-only tmp
+    pg = Postgres(folder).start()
     chroma = Chroma(tmp_path / "chroma").start()
     try:
         with serve_workers(tmp_path, pg.url, ("127.0.0.1", chroma.port), workers=2) as (url, proc), \
@@ -207,3 +209,4 @@ def test_stores_restarted_under_load_give_503s_and_recover_by_themselves(tmp_pat
     finally:
         chroma.stop()
         pg.stop("immediate")
+        shutil.rmtree(folder, ignore_errors=True)
