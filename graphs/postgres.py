@@ -9,6 +9,7 @@ psycopg 3 and its pool). Nothing here is imported unless ``checkpoints_url`` is 
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 from collections.abc import Iterator
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 __all__ = [
     "CheckpointURLError",
     "ConversationStoreUnavailable",
+    "PostgresTranscriptLog",
     "UserLocks",
     "check_url",
     "is_store_down",
@@ -136,6 +138,7 @@ def postgres_checkpointer(url: str, *, max_turns: int = 16, timeout: float = 5.0
     locks = UserLocks(_pool(url, max_size=max_turns, name="crs-locks", timeout=timeout))
     with locks.hold("crs:setup"):
         saver.setup()
+        PostgresTranscriptLog(pool).setup()
     saver.user_locks = locks
     return saver
 
@@ -208,3 +211,45 @@ class UserLocks:
 
     def close(self) -> None:
         self.pool.close()
+
+
+class PostgresTranscriptLog:
+    """The whole transcript of each conversation (see :mod:`crs.graphs.transcript`) in the same
+    PostgreSQL database as the checkpoints, so every worker reads it and forget-me deletes it."""
+
+    def __init__(self, pool: Any) -> None:
+        self.pool = pool
+
+    def setup(self) -> None:
+        with self.pool.connection() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS crs_transcript (id BIGSERIAL PRIMARY KEY, "
+                         "thread_id TEXT NOT NULL, line TEXT NOT NULL)")
+            conn.execute("CREATE INDEX IF NOT EXISTS crs_transcript_thread ON crs_transcript (thread_id, id)")
+
+    def append(self, thread_id: str, lines: Any, *, earlier: Any = ()) -> None:
+        rows = [(thread_id, json.dumps(line, ensure_ascii=False)) for line in (*earlier, *lines)]
+        if not rows:
+            return
+        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
+            cur.executemany("INSERT INTO crs_transcript (thread_id, line) VALUES (%s, %s)", rows)
+
+    def read(self, thread_id: str) -> list[dict[str, Any]]:
+        with self.pool.connection() as conn:
+            rows = conn.execute("SELECT line FROM crs_transcript WHERE thread_id = %s ORDER BY id",
+                                (thread_id,)).fetchall()
+        return [json.loads(row["line"]) for row in rows]
+
+    def delete_thread(self, thread_id: str) -> None:
+        with self.pool.connection() as conn:
+            conn.execute("DELETE FROM crs_transcript WHERE thread_id = %s", (thread_id,))
+
+    def delete_prefix(self, prefix: str) -> int:
+        """Delete every thread whose id starts with ``prefix`` (all of one user's)."""
+        with self.pool.connection() as conn:
+            rows = conn.execute("DELETE FROM crs_transcript WHERE left(thread_id, %s) = %s RETURNING thread_id",
+                                (len(prefix), prefix)).fetchall()
+        return len({row["thread_id"] for row in rows})
+
+    def scrub(self) -> None:
+        """Deleted rows are the server's to vacuum; nothing to do here."""
+

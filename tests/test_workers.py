@@ -218,8 +218,11 @@ def test_forget_me_deletes_threads_in_postgres_and_memories_in_the_chroma_server
     assert report["threads"] == 2 and report["memories"] >= 1 and "not_deleted" not in report
     assert rec.state(ann, "s1") is None and rec.state(ann, "s2") is None and rec.memories(ann) == []
     with rec.checkpointer._cursor() as cur:
-        cur.execute("SELECT count(*) AS n FROM checkpoints WHERE position(%s in thread_id) > 0", (ann,))
-        assert cur.fetchone()["n"] == 0
+        for table in ("checkpoints", "crs_transcript"):  # the transcript log is in PostgreSQL too
+            cur.execute(f"SELECT count(*) AS n FROM {table} WHERE position(%s in thread_id) > 0", (ann,))
+            assert cur.fetchone()["n"] == 0, table
+        cur.execute("SELECT count(*) AS n FROM crs_transcript WHERE position(%s in thread_id) > 0", (bob,))
+        assert cur.fetchone()["n"] > 0
     assert rec.state(bob, "s1") is not None and rec.memories(bob)  # the others are untouched
 
 
