@@ -255,7 +255,12 @@ class Recommender:
                 policy = settings.policy.model_copy(update={"temperature": tuned})
                 settings = settings.model_copy(update={"policy": policy})
         if "checkpointer" not in kwargs:  # first: a damaged file stops the start before memory is opened
-            kwargs["checkpointer"] = sqlite_checkpointer(settings.checkpoint_path)
+            if settings.checkpoints_url:
+                from crs.graphs.postgres import postgres_checkpointer
+
+                kwargs["checkpointer"] = postgres_checkpointer(settings.checkpoints_url)
+            else:
+                kwargs["checkpointer"] = sqlite_checkpointer(settings.checkpoint_path)
         if "memory" not in kwargs and settings.memory:
             from crs.memory import ReflectiveMemory
 
