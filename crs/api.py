@@ -8,7 +8,7 @@ import queue
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager
+from contextlib import AbstractContextManager, nullcontext
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -211,6 +211,10 @@ class Recommender:
         if profiles is None and isinstance(memory, ProfileSource):
             profiles = memory
         self.memory = memory
+        if checkpointer is None and self.settings.checkpoints_url:
+            from crs.graphs.postgres import postgres_checkpointer
+
+            checkpointer = postgres_checkpointer(self.settings.checkpoints_url)
         if checkpointer is None:
             checkpointer = sqlite_checkpointer(self.settings.checkpoint_path)
         self.checkpointer = checkpointer
@@ -251,7 +255,12 @@ class Recommender:
                 policy = settings.policy.model_copy(update={"temperature": tuned})
                 settings = settings.model_copy(update={"policy": policy})
         if "checkpointer" not in kwargs:  # first: a damaged file stops the start before memory is opened
-            kwargs["checkpointer"] = sqlite_checkpointer(settings.checkpoint_path)
+            if settings.checkpoints_url:
+                from crs.graphs.postgres import postgres_checkpointer
+
+                kwargs["checkpointer"] = postgres_checkpointer(settings.checkpoints_url)
+            else:
+                kwargs["checkpointer"] = sqlite_checkpointer(settings.checkpoint_path)
         if "memory" not in kwargs and settings.memory:
             from crs.memory import ReflectiveMemory
 
@@ -295,11 +304,15 @@ class Recommender:
         return twin
 
     # ---------------------------------------------------------------- turns
-    def chat(self, user_id: str, session_id: str, text: str) -> Reply:
-        """One user message in, one reply out. Bad text gets an ``error`` reply, state intact."""
+    def chat(self, user_id: str, session_id: str, text: str, *, request_id: str | None = None) -> Reply:
+        """One user message in, one reply out. Bad text gets an ``error`` reply, state intact.
+
+        ``request_id`` makes a retry safe: when the conversation's last turn was this request,
+        its reply is returned again and the turn is not run a second time.
+        """
         if not isinstance(text, str):
             raise InvalidInput(f"text must be a string, got {type(text).__name__}")
-        return self._turn(user_id, session_id, {"message": text, "feedback": None})
+        return self._turn(user_id, session_id, {"message": text, "feedback": None}, request_id)
 
     def chat_stream(self, user_id: str, session_id: str, text: str) -> Iterator[Reply]:
         """Like :meth:`chat`, but yields the reply as it is written (each item is the whole reply
@@ -316,7 +329,8 @@ class Recommender:
     def _stream_turn(self, user_id: str, session_id: str, text: str) -> Iterator[Reply]:
         config = self._config(user_id, session_id)
         update = {"user_id": user_id, "session_id": session_id, "message": text, "feedback": None}
-        with self._user_lock(user_id), self._lock(config["configurable"]["thread_id"]):
+        tid = config["configurable"]["thread_id"]
+        with self._user_lock(user_id), self._across_workers(user_id), self._lock(tid):
             before = self.app.get_state(config)
             out: dict[str, Any] = {}
             try:
@@ -331,30 +345,41 @@ class Recommender:
                 raise
             self._after_turn(config, before, out)
 
-    def act(self, user_id: str, session_id: str, action: UserAction | dict[str, Any]) -> Reply:
-        """A structured action (a button press). Unknown ids raise :class:`InvalidInput`."""
+    def act(self, user_id: str, session_id: str, action: UserAction | dict[str, Any], *,
+            request_id: str | None = None) -> Reply:
+        """A structured action (a button press). Unknown ids raise :class:`InvalidInput`.
+        ``request_id`` as in :meth:`chat`."""
         try:
             parsed = _ACTION.validate_python(action)
         except ValidationError as exc:
             raise InvalidInput(f"not a valid action: {exc.errors()[0]['msg']}") from None
+        if request_id is not None:  # a retried press may no longer fit the state it changed
+            snapshot = self.app.get_state(self._config(user_id, session_id))
+            if _done(snapshot, request_id):
+                return Reply.model_validate(snapshot.values["reply"])
         dialogue = self.state(user_id, session_id)
         try:
             feedback = to_feedback(parsed, dialogue)
             self.engine.validate(feedback)
         except (NoPendingQuestion, KBError) as exc:
             raise InvalidInput(str(exc)) from None
-        return self._turn(user_id, session_id, {"message": None, "feedback": feedback.to_dict()})
+        return self._turn(user_id, session_id, {"message": None, "feedback": feedback.to_dict()}, request_id)
 
     def answer(self, user_id: str, session_id: str, yes: bool) -> Reply:
         return self.act(user_id, session_id, AnswerQuestion(yes=yes))
 
-    def _turn(self, user_id: str, session_id: str, update: dict[str, Any]) -> Reply:
+    def _turn(self, user_id: str, session_id: str, update: dict[str, Any], request_id: str | None = None) -> Reply:
         config = self._config(user_id, session_id)
-        with self._user_lock(user_id), self._lock(config["configurable"]["thread_id"]):
+        tid = config["configurable"]["thread_id"]
+        with self._user_lock(user_id), self._across_workers(user_id), self._lock(tid):
             before = self.app.get_state(config)
+            if request_id is not None and _done(before, request_id):
+                return Reply.model_validate(before.values["reply"])  # a retry of the last turn: not run twice
             try:
-                # Durability "exit": the checkpoint is written once, after the whole turn.
-                out = self.app.invoke({"user_id": user_id, "session_id": session_id, **update}, config,
+                # Durability "exit": the checkpoint is written once, after the whole turn, with the
+                # request's id in its metadata (so a retried request is known).
+                run = {**config, "metadata": {"crs_request": request_id}} if request_id is not None else config
+                out = self.app.invoke({"user_id": user_id, "session_id": session_id, **update}, run,
                                       durability="exit")
             except BaseException as exc:
                 self._roll_back(config, before)
@@ -436,7 +461,7 @@ class Recommender:
         user = _check_id("user_id", user_id)
         report: dict[str, Any] = {}
         left: list[str] = []
-        with self._user_lock(user):
+        with self._user_lock(user), self._across_workers(user):
             forget = getattr(self.memory, "forget", None)
             if forget is not None:
                 try:
@@ -471,7 +496,7 @@ class Recommender:
     def reset(self, user_id: str, session_id: str) -> None:
         """Forget one conversation entirely (its checkpoints are deleted)."""
         config = self._config(user_id, session_id)
-        with self._lock(config["configurable"]["thread_id"]):
+        with self._across_workers(user_id), self._lock(config["configurable"]["thread_id"]):
             self.checkpointer.delete_thread(config["configurable"]["thread_id"])
             self.transcripts.delete_thread(config["configurable"]["thread_id"])
 
@@ -483,9 +508,20 @@ class Recommender:
     def _lock(self, key: str) -> AbstractContextManager[threading.Lock]:
         return self._locks.hold(key)
 
+    def _across_workers(self, user_id: str) -> AbstractContextManager[None]:
+        """A user's lock shared by every worker process (PostgreSQL's advisory lock), when the
+        checkpointer has one; one process's SQLite file needs only the locks here."""
+        locks = getattr(self.checkpointer, "user_locks", None)
+        return locks.hold(user_id) if locks is not None else nullcontext()
+
     def _user_lock(self, user_id: str) -> AbstractContextManager[threading.RLock]:
         """Held by each turn of a user and by forgetting them: forget-me waits for running turns."""
         return self._user_locks.hold(user_id)
+
+
+def _done(snapshot: Any, request_id: str) -> bool:
+    """The conversation's last checkpoint was written by this request."""
+    return bool(snapshot.values) and (snapshot.metadata or {}).get("crs_request") == request_id
 
 
 def _on_one_thread(make: Callable[[], Iterator[Reply]]) -> Iterator[Reply]:

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from pydantic import ValidationError
 
 from crs.memory.allocator import ensure_private_allocator
 from crs.settings import Settings, SettingsError, load_settings
@@ -61,14 +62,17 @@ def _settings(
         return Settings.model_validate(overrides)
     except SettingsError as exc:
         raise _fail(str(exc)) from None
-    except ValueError as exc:  # pydantic's ValidationError for command-line values
-        raise _fail(str(exc).splitlines()[0] + ": " + str(exc).splitlines()[-1].strip()) from None
+    except ValidationError as exc:  # command-line values
+        error = exc.errors()[0]
+        where = ".".join(str(p) for p in error["loc"])
+        raise _fail(f"{where}: {str(error['msg']).removeprefix('Value error, ')}") from None
 
 
 def _recommender(settings: Settings) -> Any:
     from tqdm import tqdm
 
     from crs.api import CheckpointError, InvalidInput, Recommender
+    from crs.graphs.postgres import ConversationStoreUnavailable
     from crs.kb import KBError
     from crs.language.llm import MissingExtraError
     from crs.memory.store import MemoryStoreError
@@ -87,7 +91,8 @@ def _recommender(settings: Settings) -> Any:
 
     try:
         rec = Recommender.from_settings(settings, training_progress=progress, training_notice=notice)
-    except (KBError, InvalidInput, MissingExtraError, CheckpointError, MemoryStoreError) as exc:
+    except (KBError, InvalidInput, MissingExtraError, CheckpointError, MemoryStoreError,
+            ConversationStoreUnavailable) as exc:
         raise _fail(str(exc)) from None
     finally:
         if bar is not None:
@@ -253,28 +258,55 @@ def serve(
     telegram: Annotated[bool, typer.Option(
         "--telegram", help="also serve the Telegram webhook at /telegram/webhook (CRS_TELEGRAM_TOKEN, "
         "CRS_TELEGRAM_SECRET)")] = False,
+    workers: Annotated[int, typer.Option(
+        help="worker processes behind the one port; more than 1 needs checkpoints_url (PostgreSQL) and "
+        "memory_host (a Chroma server)")] = 1,
+    checkpoints_url: Annotated[str | None, typer.Option(
+        envvar="CRS_CHECKPOINTS_URL", help="conversations in PostgreSQL: postgresql://user@host:port/db "
+        "(needs crs[postgres])")] = None,
+    memory_host: Annotated[str | None, typer.Option(help="memories in a Chroma server (`chroma run`) at this "
+                                                    "host")] = None,
+    memory_port: Annotated[int | None, typer.Option(help="the Chroma server's port")] = None,
 ) -> None:
     """Serve the HTTP API for bots on http://HOST:PORT (tokens from CRS_API_TOKENS=tenant:token,...)."""
     try:
-        from crs.ui.server import NoTokens, PortInUse, bind, resolve_tokens, run
+        from crs.ui.server import (
+            NoTokens,
+            PortInUse,
+            WorkersNeedSharedStores,
+            bind,
+            check_workers,
+            resolve_tokens,
+            run,
+            run_workers,
+        )
         from crs.ui.tenants import TenantError
     except ImportError as exc:
         raise _fail(f"crs serve needs the serve extra: pip install 'crs[serve]' ({exc.name} is missing)") from None
     _check_persona(persona)
-    settings = _settings(settings_file, catalog, dataset, data_dir, state_dir, persona=persona)
+    settings = _settings(settings_file, catalog, dataset, data_dir, state_dir, persona=persona,
+                         checkpoints_url=checkpoints_url, memory_host=memory_host, memory_port=memory_port)
     try:
+        check_workers(settings, workers)
         tokens = resolve_tokens(settings, insecure=insecure_no_auth)
         if telegram:
             settings = _telegram_settings(settings)
-        sock = bind(host, port)
-    except (NoTokens, TenantError, PortInUse) as exc:
+        sock = bind(host, port, reuse_port=workers > 1)
+    except (NoTokens, TenantError, PortInUse, WorkersNeedSharedStores) as exc:
         raise _fail(str(exc)) from None
-    rec = _recommender(settings)  # a catalog or persona that cannot load fails here, in one line
+    # A catalog, persona or store that cannot be used fails here, in one line (a model trained on
+    # first use is trained and cached here once, not by every worker).
+    rec = _recommender(settings)
     if tokens is None and host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"crs serve: warning: no authentication, and {host} is reachable from other machines", err=True)
     auth = "no authentication" if tokens is None else f"tenants {', '.join(tokens.tenants)}"
-    typer.echo(f"crs serve: http://{host}:{port}/ ({auth}; API docs at /docs). Ctrl-C stops it.", err=True)
-    run(settings, sock=sock, tokens=tokens, recommender=rec, telegram=telegram)
+    shape = f"{workers} workers; " if workers > 1 else ""
+    typer.echo(f"crs serve: http://{host}:{port}/ ({shape}{auth}; API docs at /docs). Ctrl-C stops it.", err=True)
+    if workers == 1:
+        run(settings, sock=sock, tokens=tokens, recommender=rec, telegram=telegram)
+        return
+    del rec  # each worker builds its own from the same settings
+    run_workers(settings, sock=sock, tokens=tokens, workers=workers, telegram=telegram)
 
 
 def _telegram_settings(settings: Settings) -> Settings:

@@ -11,8 +11,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
+from crs.graphs.postgres import CheckpointURLError, check_url
 from crs.language.llm.config import LLMSettings, TokenBudget
 from crs.language.nlu import MAX_CHARS
 from crs.language.personas import Persona
@@ -55,7 +56,8 @@ class ServeSettings(BaseModel):
 
 
 class Settings(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # inputs stay out of error texts: a checkpoints_url may hold a password
+    model_config = ConfigDict(extra="forbid", frozen=True, hide_input_in_errors=True)
 
     catalog: Path | None = Field(None, description="JSONL or CSV catalog; default: the bundled albums")
     vocabulary: Path | None = Field(None, description="facet vocabulary; default: <catalog>.vocab.json")
@@ -64,6 +66,9 @@ class Settings(BaseModel):
     data_dir: Path | None = Field(None, description="folder holding the benchmark datasets")
     state_dir: Path = Field(default_factory=default_state_dir)
     checkpoints: Path | None = Field(None, description="SQLite checkpoint file; default state_dir/...")
+    checkpoints_url: str | None = Field(
+        None, description="postgresql://user@host:port/db: conversations in PostgreSQL, shared by every worker "
+        "of `crs serve --workers N` (needs crs[postgres]); default: the SQLite file")
     policy: PolicySettings = Field(default_factory=PolicySettings)
     strategy: str | None = Field(
         None, description="a registered policy (`crs eval mcr --list-policies`) whose scorer ranks items; "
@@ -80,6 +85,16 @@ class Settings(BaseModel):
     persona: str | Persona = Field("default", description="a bundled persona's name, a .yaml file, or a table")
     llm: LLMSettings = Field(default_factory=LLMSettings, description="optional chat model; default: none")
     serve: ServeSettings = Field(default_factory=ServeSettings, description="`crs serve`: tenants, tokens, limits")
+
+    @field_validator("checkpoints_url")
+    @classmethod
+    def _postgres_url(cls, url: str | None) -> str | None:
+        if url is None:
+            return None
+        try:
+            return str(check_url(url))
+        except CheckpointURLError as exc:
+            raise ValueError(str(exc)) from None
 
     @property
     def checkpoint_path(self) -> Path:

@@ -113,6 +113,10 @@ def delete_user_threads(saver: BaseCheckpointSaver[Any], user_id: str) -> int:
         with saver.cursor() as cur:
             cur.execute("SELECT DISTINCT thread_id FROM checkpoints")
             threads = {str(t) for (t,) in cur.fetchall()}
+    elif type(saver).__name__ == "PostgresSaver":  # a shared server: ask it, do not read every checkpoint
+        from crs.graphs.postgres import user_thread_ids
+
+        threads = set(user_thread_ids(saver, prefix))
     else:
         threads = {str(c.config["configurable"]["thread_id"]) for c in saver.list(None)}
     mine = sorted(t for t in threads if t.startswith(prefix))

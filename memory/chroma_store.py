@@ -10,6 +10,7 @@ that limit the number of collections.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import re
@@ -17,10 +18,10 @@ import shutil
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 import numpy as np
 from chromadb.errors import NotFoundError
@@ -239,6 +240,26 @@ class ChromaMemoryStore:
                 return
 
 
+_Method = TypeVar("_Method", bound=Callable[..., Any])
+
+
+def _refetch_if_deleted(method: _Method) -> _Method:
+    """Run ``method`` again on a fresh collection handle when the cached one was deleted under it
+    (forget-me in another worker process): the handle points at the old collection's id."""
+
+    @functools.wraps(method)
+    def wrapper(self: _ChromaUserMemories, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        except MemoryStoreError as exc:
+            if self._col is None or not isinstance(exc.__cause__, NotFoundError):
+                raise
+            self._col = None
+            return method(self, *args, **kwargs)
+
+    return cast(_Method, wrapper)
+
+
 class _ChromaUserMemories:
     """One user's memories in Chroma; the only way in or out of the store."""
 
@@ -295,6 +316,7 @@ class _ChromaUserMemories:
             out.append(entry)
         return out
 
+    @_refetch_if_deleted
     def upsert(self, entries: Sequence[MemoryEntry]) -> None:
         if not entries:
             return
@@ -319,6 +341,7 @@ class _ChromaUserMemories:
             return hashlib.sha256(self._user_id.encode()).hexdigest()[:16] + ":" + ident
         return ident
 
+    @_refetch_if_deleted
     def get(self, ids: Iterable[str]) -> list[MemoryEntry]:
         wanted = [self._key(i) for i in ids]
         col = self._collection(create=False)
@@ -328,6 +351,7 @@ class _ChromaUserMemories:
             got = col.get(ids=wanted, where=self._owner_where(), include=["metadatas"])
         return self._rows(got["ids"], got["metadatas"])
 
+    @_refetch_if_deleted
     def entries(self, *, valid_only: bool = False, kinds: Sequence[MemoryKind] | None = None) -> list[MemoryEntry]:
         col = self._collection(create=False)
         if col is None:
@@ -349,6 +373,7 @@ class _ChromaUserMemories:
         vectors = self._store.embedding_function(list(texts))
         return np.asarray(vectors, dtype=np.float32).reshape(len(texts), -1)
 
+    @_refetch_if_deleted
     def search(
         self, query: str, k: int, *, valid_only: bool = True, kinds: Sequence[MemoryKind] | None = None
     ) -> tuple[NDArray[np.float32], list[MemoryHit]]:
@@ -383,6 +408,7 @@ class _ChromaUserMemories:
             hits.append(MemoryHit(entry=entry, similarity=1.0 - float(dist), embedding=v))
         return hits
 
+    @_refetch_if_deleted
     def count(self) -> int:
         col = self._collection(create=False)
         if col is None:
@@ -392,6 +418,7 @@ class _ChromaUserMemories:
                 return int(col.count())
             return len(col.get(where=self._where(), include=[])["ids"])
 
+    @_refetch_if_deleted
     def delete(self, ids: Iterable[str]) -> None:
         wanted = [self._key(i) for i in ids]
         col = self._collection(create=False)

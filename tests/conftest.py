@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import NoReturn
 
@@ -106,3 +109,45 @@ def toy_catalog() -> Catalog:
 def toy_graph(toy_catalog: Catalog) -> KnowledgeGraph:
     interactions = [("u1", "thriller"), ("u2", "thriller"), ("u1", "kind-of-blue"), ("u3", "nevermind")]
     return build_graph(toy_catalog, interactions)
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A PostgreSQL database for the tests: ``CRS_TEST_POSTGRES_URL`` (CI starts one), else a cluster
+    of our own in a temp folder when the binaries are installed, else a skip (a failure in CI)."""
+    url = os.environ.get("CRS_TEST_POSTGRES_URL")
+    if url:
+        yield url
+        return
+    from tests.services import Postgres, postgres_bindir
+
+    if postgres_bindir() is None:
+        missing("SERVICES", "PostgreSQL is not installed (no initdb) and CRS_TEST_POSTGRES_URL is not set")
+    folder = Path(tempfile.mkdtemp(prefix="crs-test-pg-"))  # not under pytest's 0700 root-owned tmp
+    server = Postgres(folder).start()
+    try:
+        yield server.url
+    finally:
+        server.stop("immediate")
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def chroma_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, int]]:
+    """A Chroma server for the tests: ``CRS_TEST_CHROMA=host:port`` (CI starts one), else ``chroma run``
+    of our own, else a skip (a failure in CI)."""
+    address = os.environ.get("CRS_TEST_CHROMA")
+    if address:
+        host, _, port = address.rpartition(":")
+        yield host, int(port)
+        return
+    from tests.services import CHROMA, Chroma
+
+    if not CHROMA.exists():
+        missing("SERVICES", f"the chroma command is not installed next to {CHROMA.parent} and CRS_TEST_CHROMA is "
+                "not set")
+    server = Chroma(tmp_path_factory.mktemp("chroma-server")).start()
+    try:
+        yield "127.0.0.1", server.port
+    finally:
+        server.stop()

@@ -14,6 +14,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
+from crs.graphs.postgres import is_store_down
+
 __all__ = ["ApiError", "error_response", "install_error_handlers"]
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,11 @@ def install_error_handlers(app: FastAPI, on_error: Any = None) -> None:
         return counted(error_response(exc.status_code, code, message, headers=getattr(exc, "headers", None)), code)
 
     async def crash(_: Request, exc: Exception) -> JSONResponse:
+        if is_store_down(exc):  # not a bug: PostgreSQL is down or restarting; the client may retry
+            log.warning("the conversation store does not answer: %s", exc)
+            return counted(error_response(503, "conversations_unavailable",
+                                          "the conversation store (PostgreSQL) does not answer; try again shortly",
+                                          headers={"Retry-After": "1"}), "conversations_unavailable")
         log.exception("unhandled error", exc_info=exc)
         return counted(error_response(500, "internal_error", "the server failed to answer; it has been logged"),
                        "internal_error")

@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path
+from fastapi import Depends, FastAPI, Header, Path
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.concurrency import run_in_threadpool
@@ -62,6 +62,9 @@ _SSE_EVENT = {
 }
 _UserId = Annotated[str, Path(pattern=ID_PATTERN, description="the person, in your tenant's own ids")]
 _MemoryId = Annotated[str, Path(pattern=ID_PATTERN)]
+_IdempotencyKey = Annotated[str | None, Header(
+    alias="Idempotency-Key", pattern=ID_PATTERN,
+    description="your id for this turn: a retry with the same key returns the same reply, the turn applied once")]
 
 
 def create_app(
@@ -128,19 +131,20 @@ def create_app(
 
     Tenant = Annotated[str, Depends(tenant)]  # noqa: N806 - a type alias
 
-    def turn(body: ChatRequest, user: str) -> Reply:
-        """One turn on a worker thread; bad input becomes a 4xx, never a 500."""
+    def turn(body: ChatRequest, user: str, key: str | None = None) -> Reply:
+        """One turn on a worker thread; bad input becomes a 4xx, never a 500. ``key`` (the
+        Idempotency-Key header) makes a retry return the turn's reply instead of running it again."""
         r = rec()
         if body.text is not None:
             try:
-                return r.chat(user, body.session_id, body.text)
+                return r.chat(user, body.session_id, body.text, request_id=key)
             except InvalidInput as exc:
                 raise ApiError(422, "invalid_input", str(exc)) from None
         if r.state(user, body.session_id) is None:
             raise ApiError(404, "unknown_session", f"there is no session {body.session_id!r} for this user; "
                            "start it with a text message")
         try:
-            return r.act(user, body.session_id, body.action.model_dump())  # type: ignore[union-attr]
+            return r.act(user, body.session_id, body.action.model_dump(), request_id=key)  # type: ignore[union-attr]
         except InvalidInput as exc:
             raise ApiError(422, "invalid_action", str(exc)) from None
 
@@ -149,10 +153,15 @@ def create_app(
         metrics.turn_seconds.labels(kind).observe(time.perf_counter() - started)
 
     @app.post("/v1/chat", response_model=ReplyOut, responses=_ERRORS, tags=["chat"])
-    async def chat(body: Chat, who: Tenant) -> dict[str, Any]:
-        """One turn: the person's text or action in, the bot's reply out."""
+    async def chat(body: Chat, who: Tenant, idempotency_key: _IdempotencyKey = None) -> dict[str, Any]:
+        """One turn: the person's text or action in, the bot's reply out.
+
+        Send an ``Idempotency-Key`` (an id of your own, new for each turn) to retry safely: if
+        the connection broke after the turn was done, the retry gets the same reply, and the
+        turn is not applied twice.
+        """
         started = time.perf_counter()
-        reply = await run_in_threadpool(turn, body, scoped_user(who, body.user_id))
+        reply = await run_in_threadpool(turn, body, scoped_user(who, body.user_id), idempotency_key)
         counted(who, "text" if body.text is not None else "action", started)
         return reply_out(reply)
 
