@@ -24,11 +24,11 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _report import write_json  # noqa: E402
+from _report import write_json
 
-from crs.api import Recommender  # noqa: E402
-from crs.graphs.checkpoint import thread_id  # noqa: E402
-from crs.settings import Settings  # noqa: E402
+from crs.api import Recommender
+from crs.graphs.checkpoint import thread_id
+from crs.settings import Settings
 
 FLOOR_BYTES_PER_TURN = 2048
 LINES = ["some jazz please", "no", "yes", "from the 60s", "just recommend something", "why the first one?",

@@ -52,7 +52,6 @@ from crs.memory import (
 
 __all__ = [
     "TUNED_PROFILES",
-    "tuned_profile",
     "history_reference",
     "measure_retrieval_latency",
     "memory_command",
@@ -60,6 +59,7 @@ __all__ = [
     "reranker_simulation",
     "run_memory_eval",
     "tune_profile_settings",
+    "tuned_profile",
 ]
 
 MAX_TURNS = 15
@@ -623,7 +623,8 @@ def tune_profile_settings(
             hist_turns = _history_turns(data, plans, engine, settings)
             hist = _arm_metrics(hist_turns)
             saving, hist_saving = 1 - on["returning"]["AT"] / off["AT"], 1 - hist["AT"] / off["AT"]
-            out.append({"params": dict(params), "profile_settings": settings.model_dump(), "AT_on": on["returning"]["AT"], "SR_on": on["returning"]["SR@15"],
+            out.append({"params": dict(params), "profile_settings": settings.model_dump(),
+                        "AT_on": on["returning"]["AT"], "SR_on": on["returning"]["SR@15"],
                         "AT_off": off["AT"], "SR_off": off["SR@15"], "saving": round(saving, 4),
                         "AT_history": hist["AT"], "history_saving": round(hist_saving, 4),
                         "share": round(saving / hist_saving, 4) if hist_saving > 0 else None,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from langgraph.checkpoint.memory import InMemorySaver
@@ -125,7 +125,7 @@ def test_prune_keeps_the_newest_checkpoints_and_the_state(tmp_path: Path, toy_gr
 class _PruningSaver(InMemorySaver):
     """A saver with its own prune (as PostgresSaver has): prune_thread must go through it."""
 
-    calls: list[tuple[list[str], str]] = []
+    calls: ClassVar[list[tuple[list[str], str]]] = []
 
     def prune(self, thread_ids: Any, *, strategy: str = "keep_latest") -> None:
         self.calls.append((list(thread_ids), strategy))

@@ -61,7 +61,8 @@ def _chose(mem: ReflectiveMemory, user: str, session: str = "s1") -> None:
 
 def test_a_stated_preference_is_written_in_the_turn_even_with_the_worker_busy(mem: ReflectiveMemory) -> None:
     gate = _block(mem)
-    mem.observe("ann", _said("s1", 1, "I'm done with rock", rejected=("genre:rock",)))  # the next turn may be another process's
+    # the next turn may be another process's
+    mem.observe("ann", _said("s1", 1, "I'm done with rock", rejected=("genre:rock",)))
     assert any("rock" in text for text in _stored(mem, "ann"))
     gate.set()
 
@@ -138,7 +139,8 @@ def test_a_process_that_exits_right_after_a_turn_keeps_what_was_said(tmp_path: P
         from crs.api import load_knowledge
         from crs.memory import ReflectiveMemory
         settings = Settings(state_dir={str(tmp_path)!r}, embeddings=False)
-        memory = ReflectiveMemory.open(settings.state_dir / "memory", graph=load_knowledge(settings)[0], background=True)
+        memory = ReflectiveMemory.open(settings.state_dir / "memory", graph=load_knowledge(settings)[0],
+                                       background=True)
         rec = Recommender.from_settings(settings, memory=memory)
         reply = rec.chat("ann", "s1", "just recommend something")
         for n in range(4):  # every writer thread busy: ann's write is still queued at exit
