@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -26,55 +24,18 @@ from crs.memory import (
 )
 from crs.memory.chroma_store import client_settings
 from tests.conftest import missing
-
-CHROMA = Path(sys.executable).with_name("chroma")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from tests.services import CHROMA, Chroma, free_port
 
 
-class ChromaServer:
-    """``chroma run`` on loopback, for the duration of a test module (or one test)."""
+class ChromaServer(Chroma):
+    """``chroma run`` on loopback (tests/services.py); where the command is missing the test
+    skips, and fails in CI."""
 
-    def __init__(self, path: Path, port: int | None = None) -> None:
-        self.path = path
-        self.port = port or _free_port()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self, timeout: float = 30.0) -> ChromaServer:
+    def start(self, timeout: float = 30.0, *, detach: bool = False) -> ChromaServer:
         if not CHROMA.exists():
             missing("SERVICES", f"the chroma command is not installed next to {sys.executable}")
-        env = {**os.environ, "ANONYMIZED_TELEMETRY": "False"}
-        self.proc = subprocess.Popen(
-            [str(CHROMA), "run", "--path", str(self.path), "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-        )
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"chroma run exited with code {self.proc.returncode}")
-            try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
-                    pass
-                ChromaMemoryStore.http("127.0.0.1", self.port).heartbeat()
-                return self
-            except (OSError, MemoryStoreError):
-                time.sleep(0.1)
-        self.stop()
-        raise RuntimeError("chroma run did not become ready in time")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=10)
-        self.proc = None
+        super().start(timeout, detach=detach)
+        return self
 
 
 @pytest.fixture(scope="module")
@@ -267,7 +228,7 @@ def test_a_corrupted_store_gives_a_clear_error(tmp_path: Path) -> None:
 
 
 def test_a_server_that_is_down_gives_a_clear_error() -> None:
-    port = _free_port()
+    port = free_port()
     with pytest.raises(StoreUnavailable, match=f"127.0.0.1:{port}"):
         ChromaMemoryStore.http("127.0.0.1", port)
     assert ReflectiveMemory.open(host="127.0.0.1", port=port).prior("ann") == []
