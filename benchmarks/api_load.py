@@ -49,16 +49,8 @@ def start_chroma(home: Path) -> tuple[subprocess.Popen[bytes], int]:
     chroma = Path(sys.executable).with_name("chroma")
     proc = subprocess.Popen([str(chroma), "run", "--path", str(home / "chroma"), "--host", "127.0.0.1",
                              "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}/api/v2/heartbeat", timeout=1).status_code == 200:
-                return proc, port
-        except httpx.TransportError:
-            pass
-        time.sleep(0.2)
-    proc.kill()
-    raise SystemExit("chroma run did not become ready")
+    wait_ready(proc, f"http://127.0.0.1:{port}/api/v2/heartbeat", "chroma run", 60)
+    return proc, port
 
 
 def start_server(home: Path, memory: bool, chroma_port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
@@ -72,18 +64,24 @@ def start_server(home: Path, memory: bool, chroma_port: int | None = None) -> tu
     proc = subprocess.Popen([sys.executable, "-m", "crs.cli", "serve", "--port", str(port), "--settings",
                              str(settings)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    wait_ready(proc, url + "/readyz", "crs serve", 120)
+    return proc, url
+
+
+def wait_ready(proc: subprocess.Popen[bytes], url: str, name: str, timeout: float) -> None:
+    """Until ``url`` answers 200; a process that exits or is not ready in time ends the run."""
+    deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise SystemExit(f"crs serve exited with {proc.returncode}")
+            raise SystemExit(f"{name} exited with {proc.returncode}")
         try:
-            if httpx.get(url + "/readyz", timeout=1).status_code == 200:
-                return proc, url
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
         except httpx.TransportError:
             pass
         time.sleep(0.2)
     proc.kill()
-    raise SystemExit("crs serve did not become ready")
+    raise SystemExit(f"{name} did not become ready")
 
 
 def cpu_seconds(pid: int) -> float | None:

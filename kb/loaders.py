@@ -84,7 +84,7 @@ def load_catalog(path: str | Path, *, vocabulary: str | Path | None = None) -> C
         if suffix == ".csv":
             items = _validated_items(_csv_catalog_rows(path), path, vocab)
         else:
-            items = _validated_items(_jsonl_items(path), path, vocab)
+            items = _validated_items(_jsonl_rows(path, items=True), path, vocab)
         if not items:
             raise CatalogError("the catalog has no items", path=path)
         return Catalog(items=items, vocabulary=vocab, source=str(path))
@@ -192,7 +192,7 @@ def _validated_items(
     rows: Iterator[tuple[int, Any]], path: Path, vocab: Vocabulary | None
 ) -> list[Item]:
     """Items from ``(line, row)`` pairs; a row may be a JSON text still to parse (see
-    :func:`_jsonl_items`)."""
+    :func:`_jsonl_rows` with ``items``)."""
     items: list[Item] = []
     seen: dict[str, int] = {}
     for line, row in rows:
@@ -239,36 +239,25 @@ def _read_json_file(path: Path) -> Any:
         raise CatalogError(f"bad JSON: {exc.msg}", path=path, line=exc.lineno) from None
 
 
-def _jsonl_rows(path: Path) -> Iterator[tuple[int, Any]]:
-    try:
-        with path.open(encoding="utf-8") as handle:
-            for number, text in enumerate(handle, start=1):
-                if not text.strip():
-                    continue
-                try:
-                    yield number, json.loads(text)
-                except json.JSONDecodeError as exc:
-                    raise CatalogError(f"bad JSON: {exc.msg}", path=path, line=number) from None
-    except UnicodeDecodeError:
-        raise CatalogError("not UTF-8 text", path=path) from None
+def _jsonl_rows(path: Path, *, items: bool = False) -> Iterator[tuple[int, Any]]:
+    """The parsed JSON of each non-blank line, with its line number.
 
-
-def _jsonl_items(path: Path) -> Iterator[tuple[int, Any]]:
-    """Like :func:`_jsonl_rows`, but a line that is a valid item comes back as an :class:`Item`,
-    parsed and validated in one step by pydantic (which reuses the string objects of repeated
-    values: 1M items share their 10,000 attribute names). A line it refuses comes back as
-    parsed JSON for the usual checks, so the errors are exactly those of the plain path.
+    With ``items``, a line that is a valid item comes back as an :class:`Item`, parsed and
+    validated in one step by pydantic (which reuses the string objects of repeated values: 1M
+    items share their 10,000 attribute names). A line it refuses comes back as parsed JSON for
+    the usual checks, so the errors are exactly those of the plain path.
     """
     try:
         with path.open(encoding="utf-8") as handle:
             for number, text in enumerate(handle, start=1):
                 if not text.strip():
                     continue
-                try:
-                    yield number, Item.model_validate_json(text)
-                    continue
-                except ValidationError:
-                    pass
+                if items:
+                    try:
+                        yield number, Item.model_validate_json(text)
+                        continue
+                    except ValidationError:
+                        pass
                 try:
                     yield number, json.loads(text)
                 except json.JSONDecodeError as exc:

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import httpx
 
+from tests.services import stop_process
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -46,10 +48,5 @@ def crs_serve(home: Path, *args: str, env: dict[str, str] | None = None,
             time.sleep(0.2)
         yield url, proc
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+        stop_process(proc, timeout=20)
         log.close()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.services import free_port
+from tests.services import free_port, stop_process
 
 
 @contextmanager
@@ -35,12 +35,7 @@ def serve_workers(home: Path, postgres_url: str, chroma: tuple[str, int] | None,
             wait_ready(url, proc, log_path, workers, timeout)
             yield url, proc
         finally:
-            proc.terminate()
-            try:
-                proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
+            stop_process(proc, timeout=30)
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], log_path: Path, workers: int, timeout: float) -> None:
