@@ -52,6 +52,9 @@ class ServeSettings(BaseModel):
     tokens: dict[str, SecretStr] = Field(
         default_factory=dict, description="tenant -> bearer token (also CRS_API_TOKENS=tenant:token,...)")
     max_body_bytes: int = Field(65536, ge=256, description="larger request bodies get 413")
+    turn_threads: int = Field(
+        4, ge=1, le=256, description="chat turns run at once per worker; more wait their turn in order. A turn "
+        "is mostly Python, so threads beyond a few only share the interpreter lock and stretch every reply")
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
 
 

@@ -1,13 +1,16 @@
 """The conversation as a LangGraph state machine.
 
-recall → understand → reason → decide ─▶ ask ───────┐
-                                     ├─▶ recommend ─┤
-                                     └──────────────┴─▶ respond → reflect → END
+START ─▶ recall (a thread's first turn) ─▶ understand → reason → decide ─▶ ask ───────┐
+  └──────────────────────────────────────▶ understand                 ├─▶ recommend ─┤
+                                                                      └──────────────┴─▶ respond → reflect → END
+
+``reflect`` is there only when the steps have a long-term memory to hand the turn to: every
+node costs a turn about as much as the steps' own work, so the graph runs none for nothing.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
@@ -16,6 +19,11 @@ from langgraph.graph.state import CompiledStateGraph
 from crs.graphs.steps import TurnState, TurnSteps
 
 __all__ = ["build_conversation_graph"]
+
+
+def _first_step(state: TurnState) -> Literal["recall", "understand"]:
+    """Recall long-term memory where a conversation starts; later turns go straight on."""
+    return "understand" if state.get("dialogue") else "recall"
 
 
 def build_conversation_graph(
@@ -30,14 +38,17 @@ def build_conversation_graph(
     graph.add_node("ask", steps.record)
     graph.add_node("recommend", steps.record)
     graph.add_node("respond", steps.respond)
-    graph.add_node("reflect", steps.reflect)
-    graph.add_edge(START, "recall")
+    graph.add_conditional_edges(START, _first_step, ["recall", "understand"])
     graph.add_edge("recall", "understand")
     graph.add_edge("understand", "reason")
     graph.add_edge("reason", "decide")
     graph.add_conditional_edges("decide", steps.route, ["ask", "recommend", "respond"])
     graph.add_edge("ask", "respond")
     graph.add_edge("recommend", "respond")
-    graph.add_edge("respond", "reflect")
-    graph.add_edge("reflect", END)
+    if steps.memory is not None:
+        graph.add_node("reflect", steps.reflect)
+        graph.add_edge("respond", "reflect")
+        graph.add_edge("reflect", END)
+    else:
+        graph.add_edge("respond", END)
     return graph.compile(checkpointer=checkpointer)

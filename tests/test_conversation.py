@@ -22,8 +22,12 @@ def rec(toy_graph: KnowledgeGraph, toy_catalog, tmp_path: Path) -> Recommender:
     return Recommender(toy_graph, vocabulary=toy_catalog.vocabulary, settings=settings)
 
 
-def test_state_machine_drawing_matches_snapshot(rec: Recommender) -> None:
-    drawing = rec.app.get_graph().draw_mermaid()
+def test_state_machine_drawing_matches_snapshot(toy_graph, toy_catalog, tmp_path: Path, rec: Recommender) -> None:
+    with_memory = Recommender(toy_graph, vocabulary=toy_catalog.vocabulary, memory=_Remembers(),
+                              settings=Settings(state_dir=tmp_path / "m"))
+    drawing = with_memory.app.get_graph().draw_mermaid()
+    # without a memory there is nothing to reflect into: the turn ends at respond
+    assert "reflect" in drawing and "reflect" not in rec.app.get_graph().draw_mermaid()
     if not SNAPSHOT.exists():  # write it once, then review and commit it like code
         SNAPSHOT.parent.mkdir(exist_ok=True)
         SNAPSHOT.write_text(drawing)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -96,3 +99,40 @@ def test_button_codes_are_short_and_resolve_against_the_current_state() -> None:
     assert _action_for("o7", state) is None and _action_for("i9", state) is None
     assert _action_for("y", DialogueState(turn=5)) is None  # no question pending: nothing to say yes to
     assert callback_code(QuickReply("Start over", {"type": "start_over"}), reply) == "4:over"
+
+
+class _CountingRecommender(Recommender):
+    """Counts how many turns run at once (each takes a while, so overlapping ones show)."""
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.running = self.most = 0
+        self.guard = threading.Lock()
+
+    def chat(self, user_id: str, session_id: str, text: str, *, request_id: str | None = None) -> Reply:
+        with self.guard:
+            self.running += 1
+            self.most = max(self.most, self.running)
+        try:
+            time.sleep(0.05)
+            return super().chat(user_id, session_id, text, request_id=request_id)
+        finally:
+            with self.guard:
+                self.running -= 1
+
+
+@pytest.mark.parametrize("width", [2, 8])
+def test_turns_run_at_most_turn_threads_at_once(tmp_path: Path, toy_graph: KnowledgeGraph, width: int) -> None:
+    settings = Settings(state_dir=tmp_path, memory=False, serve={"turn_threads": width})
+    rec = _CountingRecommender(toy_graph, vocabulary=TOY_VOCAB, settings=settings)
+    with TestClient(create_app(settings, tokens=None, recommender=rec)) as client:
+        def one(n: int) -> dict[str, object]:
+            response = client.post("/v1/chat", json={"user_id": f"u{n}", "session_id": "s", "text": "jazz"})
+            assert response.status_code == 200
+            return dict(response.json())
+
+        with ThreadPoolExecutor(12) as pool:
+            replies = list(pool.map(one, range(12)))
+    assert rec.most == min(width, 12)  # never more at once, and the pool is used to its width
+    assert all(r["text"] for r in replies) and rec.running == 0
+    assert all(rec.state(f"default/u{n}", "s") is not None for n in range(12))  # every turn ran

@@ -6,7 +6,7 @@ written to any checkpoint and read back by another process or another catalog bu
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Literal
 
 __all__ = [
@@ -94,7 +94,9 @@ class DialogueState:
     avoid: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        # Every field is immutable (str, int, tuples), so a shallow copy is a safe one; asdict's
+        # deep copy of the prior cost more than the rest of the turn's own work.
+        return {name: getattr(self, name) for name in _DIALOGUE_FIELDS}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> DialogueState:
@@ -104,6 +106,9 @@ class DialogueState:
 
     def evolve(self, **changes: Any) -> DialogueState:
         return replace(self, **changes)
+
+
+_DIALOGUE_FIELDS = tuple(f.name for f in fields(DialogueState))
 
 
 @dataclass(frozen=True, slots=True)
