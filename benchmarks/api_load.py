@@ -1,7 +1,7 @@
 """Load on ``crs serve``: concurrent clients on loopback, the offline engine, real HTTP turns.
 
     python benchmarks/api_load.py [--clients 16] [--turns 40] [--no-memory | --memory-server]
-                                  [--out benchmarks/out/api_load.json]
+                                  [--turn-threads N] [--returning] [--out benchmarks/out/api_load.json]
 
 Starts ``crs serve`` (bundled catalog, long-term memory on unless --no-memory) on a free
 loopback port, lets each client hold conversations (a genre and decade of its own, no, yes,
@@ -12,6 +12,8 @@ HTTP round trip) and checks the floor: p95 <= 100 ms per turn. It also reports t
 time per turn (from /proc, user + system, all its threads): what a turn costs, whatever else
 the machine is running. ``--memory-server`` keeps long-term memory in a Chroma server
 (``chroma run`` on loopback) instead of the embedded store: a separate mode, reported as such.
+Each conversation is a new person unless ``--returning`` (each client one person throughout,
+so memory recalls and extends what earlier conversations left).
 """
 
 from __future__ import annotations
@@ -53,12 +55,15 @@ def start_chroma(home: Path) -> tuple[subprocess.Popen[bytes], int]:
     return proc, port
 
 
-def start_server(home: Path, memory: bool, chroma_port: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(home: Path, memory: bool, chroma_port: int | None = None,
+                 turn_threads: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     settings = home / "crs.toml"
     lines = [f"memory = {'true' if memory else 'false'}"]
     if chroma_port is not None:
         lines += ['memory_host = "127.0.0.1"', f"memory_port = {chroma_port}"]
+    if turn_threads is not None:
+        lines += ["[serve]", f"turn_threads = {turn_threads}"]
     settings.write_text("\n".join(lines) + "\n", "utf-8")
     env = {**os.environ, "HOME": str(home), "CRS_HOME": str(home / "crs"), "CRS_API_TOKENS": f"bench:{TOKEN}"}
     proc = subprocess.Popen([sys.executable, "-m", "crs.cli", "serve", "--port", str(port), "--settings",
@@ -134,13 +139,18 @@ def main() -> None:
     mode = parser.add_mutually_exclusive_group()
     mode.add_argument("--no-memory", action="store_true", help="serve without long-term memory")
     mode.add_argument("--memory-server", action="store_true", help="long-term memory in a Chroma server on loopback")
+    parser.add_argument("--turn-threads", type=int, default=None,
+                        help="the server's serve.turn_threads (default: the server's own default)")
+    parser.add_argument("--returning", action="store_true",
+                        help="each client is one person across all its conversations (default: a new person each)")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON result here")
     args = parser.parse_args()
 
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory(prefix="crs-load-") as tmp:
         chroma, chroma_port = start_chroma(Path(tmp)) if args.memory_server else (None, None)
-        proc, url = start_server(Path(tmp), memory=not args.no_memory, chroma_port=chroma_port)
+        proc, url = start_server(Path(tmp), memory=not args.no_memory, chroma_port=chroma_port,
+                                 turn_threads=args.turn_threads)
         try:
             per_client: list[list[tuple[str, float]]] = [[] for _ in range(args.clients)]
             ready = threading.Barrier(args.clients + 1)
@@ -151,7 +161,8 @@ def main() -> None:
                     ready.wait()
                     n = 0
                     while len(per_client[index]) < args.turns:
-                        per_client[index] += conversation(client, url, f"c{index}-{n}", f"s{n}", index * 7 + n)
+                        who = f"c{index}" if args.returning else f"c{index}-{n}"
+                        per_client[index] += conversation(client, url, who, f"s{n}", index * 7 + n)
                         n += 1
                     del per_client[index][args.turns:]
 
@@ -184,6 +195,8 @@ def main() -> None:
         "clients": args.clients,
         "turns": len(latencies),
         "memory": "chroma server" if args.memory_server else not args.no_memory,
+        "people": "one per client, returning" if args.returning else "a new one per conversation",
+        "turn_threads": args.turn_threads or "server default",
         "catalog": "bundled albums",
         "wall_seconds": round(wall, 3),
         "throughput_turns_per_second": round(len(latencies) / wall, 1),
