@@ -30,6 +30,7 @@ from crs.graphs import (
 from crs.graphs.checkpoint import (
     KEEP_CHECKPOINTS,
     checkpoint_failure,
+    prune_due,
     prune_thread,
     saver_path,
     user_thread_prefix,
@@ -403,7 +404,7 @@ class Recommender:
         old = before.values or {}
         earlier = old.get("transcript") or () if "said" not in old else ()
         self.transcripts.append(thread, out.get("said") or (), earlier=earlier)
-        if self.keep_checkpoints is not None:
+        if self.keep_checkpoints is not None and prune_due(self.checkpointer, (before.metadata or {}).get("step")):
             prune_thread(self.checkpointer, thread, self.keep_checkpoints)
 
     def _roll_back(self, config: RunnableConfig, before: Any) -> None:

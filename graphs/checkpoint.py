@@ -15,6 +15,7 @@ __all__ = [
     "CheckpointError",
     "checkpoint_failure",
     "delete_user_threads",
+    "prune_due",
     "prune_thread",
     "saver_path",
     "scrub_checkpoints",
@@ -123,6 +124,29 @@ def delete_user_threads(saver: BaseCheckpointSaver[Any], user_id: str) -> int:
     for t in mine:
         saver.delete_thread(t)
     return len(mine)
+
+
+#: graph steps between prunes where a prune is costly (a turn runs 5 to 9 steps, so about every
+#: 8 turns): PostgresSaver's prune is some 30 statements, more than the turn's own writes
+PRUNE_EVERY_STEPS = 64
+_MOST_STEPS_PER_TURN = 10
+
+
+def prune_due(saver: BaseCheckpointSaver[Any], step_before: int | None) -> bool:
+    """Whether the turn that followed a checkpoint at graph step ``step_before`` should prune.
+
+    An SQLite prune is one indexed DELETE per table: every turn. Other savers prune when the
+    step count crosses into a new block of :data:`PRUNE_EVERY_STEPS`; a turn advances fewer
+    steps than the window checked, so no block is skipped, with no counter to keep anywhere
+    (several workers see the same steps in the checkpoint).
+
+    >>> from langgraph.checkpoint.memory import InMemorySaver
+    >>> [prune_due(InMemorySaver(), s) for s in (None, 0, 9, 10, 63, 64, 70, 74)]
+    [True, True, True, False, False, True, True, False]
+    """
+    if isinstance(saver, SqliteSaver) or step_before is None:
+        return True
+    return step_before % PRUNE_EVERY_STEPS < _MOST_STEPS_PER_TURN
 
 
 def prune_thread(saver: BaseCheckpointSaver[Any], thread_id: str, keep: int = KEEP_CHECKPOINTS) -> None:
