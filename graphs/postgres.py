@@ -12,6 +12,7 @@ import hashlib
 import json
 import re
 import threading
+import weakref
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager, suppress
 from typing import Any
@@ -166,6 +167,7 @@ class UserLocks:
 
     def __init__(self, pool: Any, *, wait_seconds: float = 60.0) -> None:
         self.pool, self.wait_seconds = pool, wait_seconds
+        self._timed: weakref.WeakSet[Any] = weakref.WeakSet()  # connections whose lock_timeout is set
         self._held = threading.local()
         # Turns queue here for a connection: the pool's own timeout then only fires when
         # PostgreSQL cannot give one (down), never because every connection is busy.
@@ -189,7 +191,9 @@ class UserLocks:
         stack.callback(self._slots.release)
         try:
             conn = stack.enter_context(self.pool.connection())
-            conn.execute(f"SET lock_timeout = '{int(self.wait_seconds * 1000)}ms'")
+            if conn not in self._timed:  # once per connection, not once per turn
+                conn.execute(f"SET lock_timeout = '{int(self.wait_seconds * 1000)}ms'")
+                self._timed.add(conn)
             conn.execute("SELECT pg_advisory_lock(%s)", (key,))
         except Exception as exc:
             stack.close()
@@ -230,8 +234,13 @@ class PostgresTranscriptLog:
         rows = [(thread_id, json.dumps(line, ensure_ascii=False)) for line in (*earlier, *lines)]
         if not rows:
             return
-        with self.pool.connection() as conn, conn.transaction(), conn.cursor() as cur:
-            cur.executemany("INSERT INTO crs_transcript (thread_id, line) VALUES (%s, %s)", rows)
+        from psycopg import sql
+
+        # one statement, all rows or none (a transaction around single inserts is four round trips)
+        query = sql.SQL("INSERT INTO crs_transcript (thread_id, line) VALUES {}").format(
+            sql.SQL(", ").join([sql.SQL("(%s, %s)")] * len(rows)))
+        with self.pool.connection() as conn:
+            conn.execute(query, [v for row in rows for v in row])
 
     def read(self, thread_id: str) -> list[dict[str, Any]]:
         with self.pool.connection() as conn:
