@@ -244,6 +244,8 @@ def main() -> None:
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--no-fsync", action="store_true",
                         help="PostgreSQL without fsync (to see how much of a turn waits on the disk)")
+    parser.add_argument("--turn-threads", type=int, default=None,
+                        help="each worker's serve.turn_threads (default: the server's own default)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="crs-workers-load-"))
@@ -253,7 +255,8 @@ def main() -> None:
     assert chroma.proc is not None
     pg_pid = int((pg.data / "postmaster.pid").read_text().split()[0])
     settings = folder / "crs.toml"
-    settings.write_text(f'checkpoints_url = "{pg.url}"\nmemory_host = "127.0.0.1"\nmemory_port = {chroma.port}\n')
+    settings.write_text(f'checkpoints_url = "{pg.url}"\nmemory_host = "127.0.0.1"\nmemory_port = {chroma.port}\n'
+                        + (f"[serve]\nturn_threads = {args.turn_threads}\n" if args.turn_threads else ""))
     runs = []
     try:
         for workers in args.workers:
