@@ -197,7 +197,10 @@ def summary_candidate(record: SessionRecord, *, item_names: Mapping[str, str] | 
     n_rej = len(record.final("rejected_items"))
     if n_rej:
         parts.append(f"passed on {n_rej} suggestions")
-    return Candidate("session_summary", f"In session {record.session_id}: " + "; ".join(parts) + ".",
+    # No session id in the words: a person reads them in the memory panel (which shows the date),
+    # and an id like f2e96855… says nothing to them; the id is in the entry's session_id.
+    text = "; ".join(parts)
+    return Candidate("session_summary", text[0].upper() + text[1:] + ".",
                      tuple(accepted), (record.accepted_item,) if record.accepted_item else (),
                      topic=f"session:{record.session_id}", confidence=0.5, key="summary", source="summary")
 

@@ -17,7 +17,7 @@ from crs.language.memory_talk import RememberedEntry
 __all__ = ["MemoryView", "kind_label", "memories_html"]
 
 _KINDS = {"like": "likes", "dislike": "dislikes", "fact": "about you", "style": "how to talk",
-          "session_summary": "a past session", "choice": "chosen"}
+          "session_summary": "a search", "choice": "chosen"}
 
 
 class MemoryView(RememberedEntry, Protocol):
