@@ -27,8 +27,19 @@ class MemoryView(RememberedEntry, Protocol):
     def id(self) -> str: ...
 
 
-def kind_label(kind: str) -> str:
-    """A short human label for a memory kind (unknown kinds are shown by name)."""
+#: likes that come from what the person did, not said: labelled by that
+_SOURCES = {"chosen": "chosen", "named": "named as an example"}
+
+
+def kind_label(kind: str, source: str | None = None) -> str:
+    """A short human label for a memory kind (unknown kinds are shown by name); a like that is
+    the record of a choice says so ("chosen"), not "likes".
+
+    >>> kind_label("like"), kind_label("like", "chosen"), kind_label("session_summary")
+    ('likes', 'chosen', 'a search')
+    """
+    if kind == "like" and source in _SOURCES:
+        return _SOURCES[source]
     return _KINDS.get(kind, kind.replace("_", " "))
 
 
@@ -40,7 +51,7 @@ def memories_html(memories: Sequence[MemoryView]) -> str:
         when = m.created_at.strftime("%Y-%m-%d %H:%M")
         rows.append(
             f'<li class="memory" data-memory-row="{escape(m.id)}">'
-            f'<span class="memory-kind">{escape(kind_label(m.kind))}</span>'
+            f'<span class="memory-kind">{escape(kind_label(m.kind, getattr(m, "evidence_source", None)))}</span>'
             f'<span class="memory-text">{escape(m.text)}</span>'
             f'<time class="memory-when" datetime="{m.created_at.isoformat()}">{when}</time>'
             f'<button type="button" class="memory-delete" data-memory="{escape(m.id)}" '
