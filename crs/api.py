@@ -446,8 +446,10 @@ class Recommender:
         config = self._config(user_id, session_id)
         reflect = getattr(self.memory, "reflect", None)
         if reflect is not None:
-            with self._lock(config["configurable"]["thread_id"]):
-                reflect(user_id, session_id)
+            with self._across_workers(user_id), self._lock(config["configurable"]["thread_id"]):
+                # the session's record travels in its state (any worker may have served its turns)
+                record = (self.app.get_state(config).values or {}).get("memory_record")
+                reflect(user_id, session_id, **({"record": record} if record else {}))
 
     def forget(self, user_id: str) -> dict[str, Any]:
         """Forget a user entirely: memories, derived profile, reranker and every conversation

@@ -24,7 +24,8 @@ from crs.memory.statements import find_statements
 from crs.reasoning.engine import Engine
 from crs.reasoning.state import Action, DialogueState, Feedback, Recommendation
 
-__all__ = ["ChoiceMemory", "MemoryHooks", "RecallingMemory", "TurnState", "TurnSteps", "VisibleMemory"]
+__all__ = ["ChoiceMemory", "MemoryHooks", "RecallingMemory", "SessionMemory", "TurnState", "TurnSteps",
+           "VisibleMemory"]
 
 _HISTORY_TURNS = 8  # recent turns handed to the reply writer (an LLM prompt's budget cuts further)
 #: transcript lines the state keeps: the reply writer's history and more. A checkpoint then stays
@@ -48,6 +49,7 @@ class TurnState(TypedDict, total=False):
     said: list[dict[str, Any]]  # this turn's lines, for the append-only transcript log
     chosen_before: list[str]  # items this user chose in earlier sessions (from memory, at recall)
     confirming_forget: bool  # "forget everything about me" was asked; the next "yes" confirms it
+    memory_record: dict[str, Any] | None  # long-term memory's record of this session's turns not yet reflected
 
 
 class MemoryHooks(Protocol):
@@ -79,6 +81,16 @@ class RecallingMemory(Protocol):
     """Optional part of a memory: a session's prior retrieved for its opening message (RMM)."""
 
     def recall(self, user_id: str, query: str | None = None) -> Sequence[tuple[str, float]]: ...
+
+
+@runtime_checkable
+class SessionMemory(Protocol):
+    """Optional part of a memory: the session's record travels in the conversation's state (and
+    its checkpoints), so any worker serving a turn sees the whole session, and deleting the
+    conversation deletes the record. ``record`` is what the previous turn returned."""
+
+    def observe_session(self, user_id: str, state: TurnState,
+                        record: dict[str, Any] | None) -> dict[str, Any] | None: ...
 
 
 @runtime_checkable
@@ -458,6 +470,9 @@ class TurnSteps:
         user = state.get("user_id")
         kind = (state.get("reply") or {}).get("action")
         # A turn about the memory itself is not about the person ("forget that I like jazz" states nothing).
-        if self.memory is not None and user and kind not in ("memories", "forget", "confirm_forget", "forgotten"):
-            self.memory.observe(user, state)
+        if self.memory is None or not user or kind in ("memories", "forget", "confirm_forget", "forgotten"):
+            return {}
+        if isinstance(self.memory, SessionMemory):
+            return {"memory_record": self.memory.observe_session(user, state, state.get("memory_record"))}
+        self.memory.observe(user, state)
         return {}

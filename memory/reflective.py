@@ -13,6 +13,7 @@ import hashlib
 import json
 import logging
 import re
+import secrets
 import threading
 from collections import Counter, OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
@@ -53,6 +54,8 @@ __all__ = ["MemorySettings", "ReflectiveMemory", "Retrieval"]
 log = logging.getLogger(__name__)
 
 _END_ACTIONS = {"accepted", "thanks"}
+#: a carried record is reflected once it holds this many unreflected turns, whatever reflect_every says
+_MAX_UNREFLECTED = 32
 
 
 @dataclass
@@ -78,9 +81,8 @@ class Retrieval:
 @dataclass
 class _UserState:
     lock: threading.RLock = field(default_factory=threading.RLock)
-    records: OrderedDict[str, SessionRecord] = field(default_factory=OrderedDict)
-    reflected_turn: dict[str, int] = field(default_factory=dict)
-    segments: dict[str, int] = field(default_factory=dict)
+    records: OrderedDict[str, SessionRecord] = field(default_factory=OrderedDict)  # sessions observed here
+    postponed: OrderedDict[str, SessionRecord] = field(default_factory=OrderedDict)  # carried, reflection failed
     pending: list[Retrieval] = field(default_factory=list)
     profile: Profile | None = None
     holders: int = 0  # callers holding or waiting for ``lock``: never evicted meanwhile
@@ -294,30 +296,53 @@ class ReflectiveMemory:
     def observe(self, user_id: str, state: Mapping[str, Any]) -> None:
         """Fold one finished turn into the session; reflect at the session's end or every N turns.
 
-        Never raises: memory must not break the conversation (store failures are logged in
-        :meth:`_safe_reflect`; anything else is logged with its traceback).
+        The session's record is kept in this process (see :meth:`observe_session` for a
+        conversation that carries it). Never raises: memory must not break the conversation
+        (store failures are logged in :meth:`_safe_reflect`; anything else with its traceback).
         """
         if self.store is None:
             return
         try:
-            self._observe(user_id, state)
+            self._observe(user_id, state, None)
         except Exception:
             log.exception("long-term memory could not observe a turn of user %r", user_id)
 
-    def _observe(self, user_id: str, state: Mapping[str, Any]) -> None:
+    def observe_session(self, user_id: str, state: Mapping[str, Any],
+                        record: Mapping[str, Any] | None) -> dict[str, Any] | None:
+        """Like :meth:`observe`, for a conversation that carries its session's record: ``record``
+        is what the previous turn returned (None at the first), and the result is what to carry on.
+
+        Nothing of the session stays in this process: turns served by different workers make one
+        session, and deleting the conversation (forget-me) deletes the record with it. Reflected
+        turns leave the record, so it stays small however long the session runs.
+        """
+        if self.store is None:
+            return None
+        try:
+            return self._observe(user_id, state, record or {}).to_dict()
+        except Exception:
+            log.exception("long-term memory could not observe a turn of user %r", user_id)
+            return dict(record) if record else None
+
+    def _observe(self, user_id: str, state: Mapping[str, Any], carried: Mapping[str, Any] | None) -> SessionRecord:
         session_id = str(state.get("session_id") or state.get("thread_id") or "default")
         with self._held(user_id, settle=False) as user:
             reply = state.get("reply") or {}
             kind = reply.get("action")
-            record = self._record(user, user_id, session_id)
+            if carried is None:
+                record = self._record(user, user_id, session_id)
+            else:
+                record = self._carried(user, user_id, session_id, carried)
             turn = int((state.get("dialogue") or {}).get("turn", 0) or 0)
             # "start over", or a dialogue that begins again (a new thread observed under the
             # same session key): close this segment and start the next one.
             if record.events and (kind == "restart" or (record.dialogue is not None and turn < record.turns)):
-                self._reflect_later(user_id, session_id, record)
-                user.segments[session_id] = user.segments.get(session_id, 0) + 1
-                user.records.pop(session_id, None)
-                record = self._record(user, user_id, session_id)
+                self._reflect_later(user_id, record, carried=carried is not None)
+                segment = record.segment + 1
+                record = SessionRecord(user_id=user_id, session_id=f"{session_id}#{segment}", segment=segment,
+                                       reflected_turn=record.turns, token=record.token)
+                if carried is None:
+                    user.records[session_id] = record
             before_item = record.accepted_item
             before_rejected = len(record.final("rejected_items"))
             update_record(record, state)
@@ -326,23 +351,53 @@ class ReflectiveMemory:
             elif len(record.final("rejected_items")) > before_rejected:
                 self._credit_later(user_id, user, accepted=False, shown=record.recommended_ids)
             every = self.settings.reflect_every
-            last = user.reflected_turn.get(session_id, 0)
             # A statement about themselves is written in the turn it is said: a session that ends
             # with it (one message, a closed tab, an API session never closed) keeps it.
             said = bool(record.events) and record.events[-1].turn == record.turns and \
                 any(find_statements(record.events[-1].message or ""))
+            unreflected = sum(e.turn > record.reflected_turn for e in record.events)
             if said:  # in the turn itself: the person's next turn may be served by another process
-                self._safe_reflect(user_id, session_id, record)
-            elif kind in _END_ACTIONS or (every and record.turns - last >= every):
-                self._reflect_later(user_id, session_id, record)
+                if self._safe_reflect(user_id, record) and carried is not None:
+                    record = record.reflected()
+            elif kind in _END_ACTIONS or (every and record.turns - record.reflected_turn >= every) \
+                    or (carried is not None and unreflected >= _MAX_UNREFLECTED):
+                record = self._reflect_later(user_id, record, carried=carried is not None)
+            if carried is not None and len(record.events) > 2 * _MAX_UNREFLECTED:
+                # the store has refused every reflection for a long while: the record stays bounded
+                log.warning("session %r of user %r: dropped %d unreflected turns (memory store unavailable)",
+                            record.session_id, user_id, len(record.events) - 2 * _MAX_UNREFLECTED)
+                record.events = record.events[-2 * _MAX_UNREFLECTED:]
+            return record
 
-    def _reflect_later(self, user_id: str, session_id: str, record: SessionRecord) -> None:
-        """Reflect the record now or in the background (the record object itself: a restart replaces it)."""
-        def task() -> None:
-            with self._held(user_id, settle=False):
-                self._safe_reflect(user_id, session_id, record)
+    def _reflect_later(self, user_id: str, record: SessionRecord, *, carried: bool = False) -> SessionRecord:
+        """Reflect the record now or in the background; returns the record to go on with.
 
-        self._later(user_id, task)
+        A kept record (``carried`` False) is reflected as the object it is (a restart replaces it).
+        A carried one is reflected from a copy and comes back without its reflected turns: at
+        once when the reflection runs now; in the background, before it ran (the turn's
+        checkpoint cannot wait for it). Should that reflection fail, its turns are kept here,
+        and put back into the record when this conversation's next turn comes to this process.
+        """
+        if not carried:
+            def task() -> None:
+                with self._held(user_id, settle=False):
+                    self._safe_reflect(user_id, record)
+
+            self._later(user_id, task)
+            return record
+        snapshot = replace(record, events=list(record.events))
+        if self.reflector is None:
+            return record.reflected() if self._safe_reflect(user_id, snapshot) else record
+
+        def carried_task() -> None:
+            with self._held(user_id, settle=False) as user:
+                if not self._safe_reflect(user_id, snapshot) and snapshot.token:
+                    user.postponed[snapshot.token] = snapshot
+                    while len(user.postponed) > 4:
+                        user.postponed.popitem(last=False)
+
+        self.reflector.submit(user_id, carried_task)
+        return record.reflected()
 
     def _credit_later(self, user_id: str, user: _UserState, *, accepted: bool, shown: Sequence[str]) -> None:
         retrievals, user.pending = user.pending, []
@@ -353,32 +408,49 @@ class ReflectiveMemory:
     def _record(self, user: _UserState, user_id: str, session_id: str) -> SessionRecord:
         record = user.records.get(session_id)
         if record is None:
-            segment = user.segments.get(session_id, 0)
-            source = session_id if segment == 0 else f"{session_id}#{segment}"
-            record = SessionRecord(user_id=user_id, session_id=source)
+            record = SessionRecord(user_id=user_id, session_id=session_id)
             user.records[session_id] = record
             while len(user.records) > 16:  # a user's old, never-closed sessions: drop the oldest
                 user.records.popitem(last=False)
         return record
 
-    def _safe_reflect(self, user_id: str, session_id: str, record: SessionRecord) -> None:
+    def _carried(self, user: _UserState, user_id: str, session_id: str, carried: Mapping[str, Any]) -> SessionRecord:
+        """The record a conversation carries (a new one at its first turn)."""
+        if not carried:
+            return SessionRecord(user_id=user_id, session_id=session_id, token=secrets.token_hex(8))
+        record = SessionRecord.from_dict(user_id, carried)
+        late = user.postponed.pop(record.token, None) if record.token else None
+        if late is not None and late.session_id == record.session_id:
+            # this process could not reflect these turns before: they go back in, to be reflected next time
+            record.events = [*late.events, *(e for e in record.events if e.turn > late.turns)]
+            record.reflected_turn = min(record.reflected_turn, late.reflected_turn)
+        return record
+
+    def _safe_reflect(self, user_id: str, record: SessionRecord) -> bool:
+        """Reflect; False (and a warning) if the store failed: the record keeps the turns for later."""
         try:
             self._reflect_record(record)
-            with self._held(user_id, settle=False) as user:
-                user.reflected_turn[session_id] = record.turns
+            record.reflected_turn = record.turns
+            return True
         except MemoryStoreError as exc:
             # The record stays buffered: a later reflect() can still write it.
-            log.warning("reflection of session %r for user %r postponed: %s", session_id, user_id, exc)
+            log.warning("reflection of session %r for user %r postponed: %s", record.session_id, user_id, exc)
+            return False
 
-    def reflect(self, user_id: str, session_id: str, state: Mapping[str, Any] | None = None) -> ReflectionResult:
-        """Distil a session into memories now (on demand). ``state`` adds a last observed turn."""
+    def reflect(self, user_id: str, session_id: str, state: Mapping[str, Any] | None = None, *,
+                record: Mapping[str, Any] | None = None) -> ReflectionResult:
+        """Distil a session into memories now (on demand). ``state`` adds a last observed turn;
+        ``record`` is the session's record when the conversation carries it (see
+        :meth:`observe_session`)."""
         self._require_store()
         with self._held(user_id) as user:
-            record = self._record(user, user_id, session_id)
+            if record is not None:
+                return self._reflect_record(self._carried(user, user_id, session_id, record))
+            kept = self._record(user, user_id, session_id)
             if state is not None:
-                update_record(record, state)
-            result = self._reflect_record(record)
-            user.reflected_turn[session_id] = record.turns
+                update_record(kept, state)
+            result = self._reflect_record(kept)
+            kept.reflected_turn = kept.turns
             return result
 
     def reflect_record(self, record: SessionRecord) -> ReflectionResult:
@@ -506,20 +578,28 @@ class ReflectiveMemory:
         if retrieval.credited or not retrieval.chosen:
             return
         retrieval.credited = True
-        used_set = set(used)
+        store = self._require_store()
+        try:  # the memories as they are now (one may have been superseded since)
+            alive = {e.id: e for e in store.for_user(retrieval.user_id).get([h.entry.id for h in retrieval.hits])}
+        except MemoryStoreError as exc:
+            log.warning("could not credit memories of user %r: %s", retrieval.user_id, exc)
+            return
+        if not alive:  # forgotten since (here or in another worker): writing now would bring them back
+            return
+        used_set = {i for i in used if i in alive}
         rewards = [_reward(retrieval.hits[i].entry.id in used_set, accepted) for i in retrieval.chosen]
         if self.settings.use_reranker:
             mems = np.stack([h.embedding for h in retrieval.hits])
             model = self.rerankers.get(retrieval.user_id, int(retrieval.query_vector.shape[0]))
             model.update(retrieval.query_vector, mems, retrieval.chosen, rewards, self.settings.reranker)
             self.rerankers.save(retrieval.user_id)
-        touched = [e for e in retrieval.entries if e.id in used_set]
-        if touched and self.store is not None:
+        touched = [alive[e.id] for e in retrieval.entries if e.id in used_set]
+        if touched:
             bumped = [e.model_copy(update={"use_count": e.use_count + 1,
                                            "success_count": e.success_count + (1 if accepted else 0)})
                       for e in touched]
             try:
-                self.store.for_user(retrieval.user_id).upsert(bumped)
+                store.for_user(retrieval.user_id).upsert(bumped)
             except MemoryStoreError as exc:
                 log.warning("could not record memory use for user %r: %s", retrieval.user_id, exc)
 

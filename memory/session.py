@@ -4,15 +4,23 @@ The conversation calls ``observe(user_id, state)`` after every turn with the who
 Comparing each turn's dialogue with the previous one tells what changed and *how*: an
 attribute the user named without being asked ("no more metal") is a statement; a yes or no
 to the bot's own question is an answer about this session's target only.
+
+A record travels with its conversation (``SessionRecord.to_dict`` goes into the checkpointed
+graph state), so whichever worker serves a turn sees the whole session, and deleting the
+conversation deletes it. It stays small: once reflected, a turn's event is dropped
+(:meth:`SessionRecord.reflected`), and it keeps of the dialogue only what the next diff needs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 __all__ = ["SessionRecord", "TurnEvent", "update_record"]
+
+#: the dialogue fields a record keeps: what the next turn's diff and the reflection read
+_SEEN = ("turn", "accepted", "rejected", "rejected_items", "seeds", "accepted_item", "question", "options")
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,16 +34,33 @@ class TurnEvent:
     seeds: tuple[str, ...] = ()  # items named as examples this turn ("like Kind of Blue")
     message: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, empty fields left out (it is checkpointed with every turn)."""
+        out: dict[str, Any] = {"turn": self.turn}
+        for f in fields(self)[1:]:
+            value = getattr(self, f.name)
+            if value:
+                out[f.name] = list(value) if isinstance(value, tuple) else value
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> TurnEvent:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known})
+
 
 @dataclass
 class SessionRecord:
     """The distillable content of one session (plain data; rebuilt from observed turns)."""
 
     user_id: str
-    session_id: str
+    session_id: str  # the source of its memories: the session, "#n" after the n-th start-over
     events: list[TurnEvent] = field(default_factory=list)
-    dialogue: dict[str, Any] | None = None  # the latest DialogueState.to_dict()
+    dialogue: dict[str, Any] | None = None  # the latest dialogue (the fields a diff needs)
     recommended_ids: tuple[str, ...] = ()  # the last list shown (for crediting memories)
+    segment: int = 0  # start-overs so far in this conversation
+    reflected_turn: int = 0  # the turn its last reflection went up to
+    token: str = ""  # this conversation (a deleted and restarted one gets another)
 
     @property
     def turns(self) -> int:
@@ -58,6 +83,37 @@ class SessionRecord:
     def messages(self) -> list[tuple[int, str]]:
         return [(e.turn, e.message) for e in self.events if e.message]
 
+    def reflected(self) -> SessionRecord:
+        """Its events up to now are in memory: drop them. A choice and the items named as
+        examples keep the turns they happened in (without the words), so reflecting the rest
+        later proposes the same memory, with the same id, and adds nothing twice."""
+        item, seeds = self.accepted_item, set(self.final("seeds"))
+        kept = []
+        for e in self.events:
+            mine = tuple(s for s in e.seeds if s in seeds)
+            chose = e.accepted_item if e.accepted_item is not None and e.accepted_item == item else None
+            if chose or mine:
+                kept.append(TurnEvent(turn=e.turn, accepted_item=chose, seeds=mine))
+        return replace(self, events=kept, reflected_turn=self.turns)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"session_id": self.session_id, "segment": self.segment, "token": self.token,
+                "reflected_turn": self.reflected_turn, "dialogue": self.dialogue,
+                "recommended": list(self.recommended_ids), "events": [e.to_dict() for e in self.events]}
+
+    @classmethod
+    def from_dict(cls, user_id: str, data: Mapping[str, Any]) -> SessionRecord:
+        return cls(user_id=user_id, session_id=str(data["session_id"]),
+                   events=[TurnEvent.from_dict(e) for e in data.get("events") or ()],
+                   dialogue=dict(data["dialogue"]) if data.get("dialogue") else None,
+                   recommended_ids=tuple(data.get("recommended") or ()), segment=int(data.get("segment") or 0),
+                   reflected_turn=int(data.get("reflected_turn") or 0), token=str(data.get("token") or ""))
+
+
+def _seen(dialogue: Mapping[str, Any]) -> dict[str, Any]:
+    # lists, as they come back from a checkpoint: a turn observed twice compares equal
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dialogue.items() if k in _SEEN}
+
 
 def _user_text(state: Mapping[str, Any]) -> str | None:
     """The user's message of the last turn, if it was text (not a button)."""
@@ -72,7 +128,8 @@ def update_record(record: SessionRecord, state: Mapping[str, Any]) -> SessionRec
     """Fold one observed turn into the record (returns the same, updated record)."""
     now = state.get("dialogue") or {}
     prev = record.dialogue or {}
-    if now.get("turn", 0) <= prev.get("turn", -1) and now == prev:
+    seen = _seen(now)
+    if now.get("turn", 0) <= prev.get("turn", -1) and seen == _seen(prev):
         return record  # the same turn observed twice
     asked = {prev.get("question")} | set(prev.get("options") or ())
     acc = [a for a in now.get("accepted", ()) if a not in set(prev.get("accepted", ()))]
@@ -97,5 +154,5 @@ def update_record(record: SessionRecord, state: Mapping[str, Any]) -> SessionRec
     shown = tuple(now.get("recommended", ()) or ())
     if shown:
         record.recommended_ids = shown
-    record.dialogue = dict(now)
+    record.dialogue = seen
     return record

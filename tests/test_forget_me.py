@@ -105,14 +105,14 @@ def test_forget_me_waits_for_a_running_turn_and_nothing_is_written_back(tmp_path
     rec = Recommender.from_settings(Settings(state_dir=tmp_path, embeddings=False))
     talk(rec, "ann", "s1", "I love jazz")
     entered, release = threading.Event(), threading.Event()
-    observe = rec.memory.observe
+    observe = rec.memory.observe_session
 
-    def slow_observe(user: str, state: object) -> None:  # a turn still running when forget is called
+    def slow_observe(user: str, state: object, record: object) -> object:  # a turn still running when forget is called
         entered.set()
         release.wait(5)
-        observe(user, state)
+        return observe(user, state, record)
 
-    rec.memory.observe = slow_observe  # type: ignore[method-assign]
+    rec.memory.observe_session = slow_observe  # type: ignore[method-assign]
     turn = threading.Thread(target=rec.chat, args=("ann", "s1", "I'm a zorblaxian"))
     turn.start()
     assert entered.wait(5)

@@ -27,11 +27,6 @@ def setup(tmp_path: Path, toy_graph: KnowledgeGraph, toy_catalog: object) -> tup
     return rec, mem
 
 
-def _session_key(mem: ReflectiveMemory, user: str) -> str:
-    # Until the conversation passes session_id in its state, a thread is observed as "default".
-    return next(iter(mem._users[user].records))
-
-
 def test_reflective_memory_is_a_memory_hook(setup: tuple[Recommender, ReflectiveMemory]) -> None:
     _, mem = setup
     hooks: MemoryHooks = mem
@@ -42,8 +37,8 @@ def test_a_returning_user_starts_from_the_remembered_profile(setup: tuple[Recomm
     rec, mem = setup
     rec.chat("ann", "s1", "I love jazz")
     rec.chat("bob", "b1", "I love rock")
-    mem.reflect("ann", _session_key(mem, "ann"))
-    mem.reflect("bob", _session_key(mem, "bob"))
+    rec.end_session("ann", "s1")
+    rec.end_session("bob", "b1")
     rec.chat("ann", "s2", "hello")
     state = rec.state("ann", "s2")
     assert state is not None
@@ -57,7 +52,7 @@ def test_forget_me_leaves_no_trace(setup: tuple[Recommender, ReflectiveMemory], 
     rec, mem = setup
     for user, text in (("ann", "I love jazz. I'm vegetarian."), ("bob", "I love rock")):
         rec.chat(user, "s1", text)
-        mem.reflect(user, _session_key(mem, user))
+        rec.end_session(user, "s1")
     ret = mem.retrieve("ann", "what does ann like")
     mem.feedback(ret, [ret.entries[0].id], accepted=True)  # reranker state for ann
     assert mem.rerankers.path("ann").is_file()  # type: ignore[union-attr]
