@@ -1,7 +1,7 @@
 """Checkpoint storage of one long conversation: bounded state (now) against the whole transcript
 in every checkpoint (before), in the same run.
 
-    python benchmarks/checkpoint_growth.py [--turns 200] [--out benchmarks/out/checkpoint_growth.json]
+    python benchmarks/checkpoint_growth.py [--turns 200] [--memory] [--out benchmarks/out/checkpoint_growth.json]
 
 One user talks ``--turns`` ordinary turns (a genre, yes, no, "why?", "start over", ...) to a
 ``Recommender`` on the bundled catalog with a real SQLite checkpoint file (memory off). After
@@ -9,7 +9,9 @@ One user talks ``--turns`` ordinary turns (a genre, yes, no, "why?", "start over
 pending writes of the thread, plus its lines in the transcript log, and the database file's
 size once its WAL is checkpointed. ``before`` is the same code with ``transcript_window=None,
 keep_checkpoints=None`` (every checkpoint kept, each holding the whole transcript). Floor: the
-bounded storage grows linearly, at most 2 KB per turn.
+bounded storage grows linearly, at most 2 KB per turn. ``--memory`` turns long-term memory on
+(embedded Chroma): the state then also carries the session's record of not-yet-reflected turns,
+whose size is reported at each mark (``memory_record_bytes``).
 """
 
 from __future__ import annotations
@@ -52,11 +54,11 @@ def stored_bytes(rec: Recommender, thread: str) -> dict[str, int]:
             "bytes": int(ck + wr + log), "file_bytes": int(pages * size)}
 
 
-def run(turns: int, *, bounded: bool) -> dict[str, Any]:
+def run(turns: int, *, bounded: bool, memory: bool = False) -> dict[str, Any]:
     marks = [m for m in MARKS if m <= turns] or [turns]
     extra: dict[str, Any] = {} if bounded else {"transcript_window": None, "keep_checkpoints": None}
     with tempfile.TemporaryDirectory(prefix="crs-growth-") as tmp:
-        rec = Recommender.from_settings(Settings(state_dir=Path(tmp), memory=False), **extra)
+        rec = Recommender.from_settings(Settings(state_dir=Path(tmp), memory=memory), **extra)
         thread = thread_id("reader", "long")
         points: dict[str, Any] = {}
         start = time.perf_counter()
@@ -64,6 +66,9 @@ def run(turns: int, *, bounded: bool) -> dict[str, Any]:
             rec.chat("reader", "long", LINES[turn % len(LINES)])
             if turn in marks:
                 points[str(turn)] = stored_bytes(rec, thread)
+                if memory:
+                    record = rec.app.get_state({"configurable": {"thread_id": thread}}).values.get("memory_record")
+                    points[str(turn)]["memory_record_bytes"] = len(json.dumps(record))
         seconds = time.perf_counter() - start
         lines = len(rec.transcript("reader", "long"))
     first, last = marks[0], marks[-1]
@@ -86,13 +91,14 @@ def run(turns: int, *, bounded: bool) -> dict[str, Any]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--turns", type=int, default=200)
+    parser.add_argument("--memory", action="store_true", help="long-term memory on (embedded Chroma)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    after = run(args.turns, bounded=True)
-    before = run(args.turns, bounded=False)
+    after = run(args.turns, bounded=True, memory=args.memory)
+    before = run(args.turns, bounded=False, memory=args.memory)
     report = {
         "command": "python benchmarks/checkpoint_growth.py " + " ".join(sys.argv[1:]),
-        "catalog": "bundled albums", "memory": False, "checkpointer": "SqliteSaver (file)",
+        "catalog": "bundled albums", "memory": args.memory, "checkpointer": "SqliteSaver (file)",
         "after": after, "before": before,
         "floor_bytes_per_turn": FLOOR_BYTES_PER_TURN,
         "floor_met": after["bytes_per_turn"] <= FLOOR_BYTES_PER_TURN

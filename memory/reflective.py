@@ -319,7 +319,8 @@ class ReflectiveMemory:
         if self.store is None:
             return None
         try:
-            return self._observe(user_id, state, record or {}).to_dict()
+            carried: dict[str, Any] = self._observe(user_id, state, record or {}).to_dict()
+            return carried
         except Exception:
             log.exception("long-term memory could not observe a turn of user %r", user_id)
             return dict(record) if record else None

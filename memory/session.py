@@ -45,8 +45,13 @@ class TurnEvent:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> TurnEvent:
-        known = {f.name for f in fields(cls)}
-        return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in data.items() if k in known})
+        def ids(key: str) -> tuple[str, ...]:
+            return tuple(data.get(key) or ())
+
+        item, message = data.get("accepted_item"), data.get("message")
+        return cls(turn=int(data["turn"]), accepted=ids("accepted"), rejected=ids("rejected"),
+                   volunteered=ids("volunteered"), accepted_item=str(item) if item else None,
+                   rejected_items=ids("rejected_items"), seeds=ids("seeds"), message=str(message) if message else None)
 
 
 @dataclass

@@ -16,11 +16,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from crs import Recommender, Settings
-from crs.graphs.checkpoint import sqlite_checkpointer
 from crs.api import load_knowledge
+from crs.graphs.checkpoint import sqlite_checkpointer
 from crs.memory import ChromaMemoryStore, MemoryEntry, ReflectiveMemory
 
 Worker = Recommender
