@@ -100,3 +100,18 @@ def test_a_failed_background_reflection_goes_back_into_its_own_conversation_only
     assert reflected[-1].messages() == [(1, "some jazz"), (3, "thanks")]  # what an LLM reflection reads
     assert "Chose Kind of Blue — Miles Davis." in _texts(mem)
     assert any("looked for jazz" in t for t in _texts(mem))
+
+
+def test_turns_run_again_after_a_crash_add_no_memory_twice(tmp_path: Path, toy_graph: KnowledgeGraph) -> None:
+    """A worker that dies after a turn's reflection but before its checkpoint: the retry runs the
+    turn again from the same carried record, and writes the same memories, with the same ids."""
+    mem = ReflectiveMemory(ChromaMemoryStore.persistent(tmp_path / "store"), graph=toy_graph)
+    first = [mem.observe_session("ann", _said(1, "I love jazz. I have kids."), None) for _ in range(2)]
+    assert first[0] is not None and first[0]["token"] != first[1]["token"]  # two runs of the first turn
+    for _ in range(2):
+        mem.observe_session("ann", _said(2, None, item="kind-of-blue", action="accepted"), first[1])
+    assert mem.store is not None
+    entries = mem.store.for_user("ann").entries()
+    assert sorted((e.text, e.support, e.merged_ids) for e in entries) == [
+        ("Chose Kind of Blue — Miles Davis.", 1, ()), ("Has kids.", 1, ()),
+        ("In session s1: looked for jazz; chose kind-of-blue.", 1, ()), ("Loves jazz.", 1, ())]
