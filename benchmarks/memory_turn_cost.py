@@ -9,6 +9,11 @@ Every turn is timed twice: wall clock and this process's CPU time (user + system
 programs on a busy machine do not inflate. Prints the median and p95 of each per turn, for all turns
 and for the turns that end a session (the choice, which reflects the session), and the git commit
 of the code measured, so runs of two commits can be put side by side.
+
+In the same run, as the baseline, the same conversations go to a second recommender whose memory
+keeps each session's record in the process (``ReflectiveMemory.observe``, the way before the record
+travelled in the checkpoint), conversation by conversation in turn with the first:
+``ratio_carried_to_kept`` is what carrying the record costs a turn.
 """
 
 from __future__ import annotations
@@ -27,7 +32,9 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import write_json
 
-from crs.api import Recommender
+from crs.api import Recommender, load_knowledge
+from crs.graphs.checkpoint import sqlite_checkpointer
+from crs.memory import ChromaMemoryStore, ReflectiveMemory
 from crs.settings import Settings
 
 GENRES = ["jazz", "rock", "pop", "folk", "electronic", "hip hop", "metal", "soul", "classical", "blues"]
@@ -66,27 +73,47 @@ def commit() -> dict[str, Any]:
     return {"path": str(root), "commit": head, "uncommitted_changes": bool(dirty)}
 
 
+class KeptRecordMemory(ReflectiveMemory):
+    """The baseline: the session's record kept in this process (the conversation does not carry it)."""
+
+    observe_session = None  # type: ignore[assignment]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--users", type=int, default=12)
     parser.add_argument("--rounds", type=int, default=3, help="conversations per user")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
-    turns: list[tuple[str, float, float]] = []
+    turns: dict[str, list[tuple[str, float, float]]] = {"carried": [], "kept": []}
     with tempfile.TemporaryDirectory(prefix="crs-turn-cost-") as tmp:
-        rec = Recommender.from_settings(Settings(state_dir=Path(tmp), embeddings=False))
-        conversation(rec, "warm", "warm", 0)  # first-use costs (tokenizer, caches) are not counted
+        settings = Settings(state_dir=Path(tmp), embeddings=False)
+        graph, vocabulary = load_knowledge(settings)
+        store = ChromaMemoryStore.persistent(Path(tmp) / "memory")
+        recs = {name: Recommender(graph, vocabulary=vocabulary, settings=settings,
+                                  memory=kind(store, graph=graph, settings=settings.memory_settings),
+                                  checkpointer=sqlite_checkpointer(Path(tmp) / f"{name}.sqlite"))
+                for name, kind in (("carried", ReflectiveMemory), ("kept", KeptRecordMemory))}
+        for name, rec in recs.items():
+            conversation(rec, f"warm-{name}", "warm", 0)  # first-use costs (tokenizer, caches) are not counted
         for n in range(args.rounds):
             for u in range(args.users):
-                turns += conversation(rec, f"user{u}", f"s{n}", u * 7 + n)
+                for name, rec in (recs.items() if (n + u) % 2 else reversed(recs.items())):
+                    turns[name] += conversation(rec, f"{name}-user{u}", f"s{n}", u * 7 + n)
+
+    def side(ts: list[tuple[str, float, float]]) -> dict[str, Any]:
+        return {"turns": len(ts), "wall_ms": summary([w for _, w, _ in ts]), "cpu_ms": summary([c for _, _, c in ts]),
+                "cpu_ms_session_end": summary([c for k, _, c in ts if k == "accept"]),
+                "cpu_ms_other_turns": summary([c for k, _, c in ts if k != "accept"])}
+
+    carried, kept = side(turns["carried"]), side(turns["kept"])
     report = {
         "command": "python benchmarks/memory_turn_cost.py " + " ".join(sys.argv[1:]),
         "catalog": "bundled albums", "memory": "embedded Chroma", "checkpointer": "SqliteSaver (file)",
-        "turns": len(turns),
-        "wall_ms": summary([w for _, w, _ in turns]),
-        "cpu_ms": summary([c for _, _, c in turns]),
-        "cpu_ms_session_end": summary([c for k, _, c in turns if k == "accept"]),
-        "cpu_ms_other_turns": summary([c for k, _, c in turns if k != "accept"]),
+        "carried": carried, "kept": kept,
+        "ratio_carried_to_kept": {f"{key}_{stat}": round(carried[key][stat] / kept[key][stat], 3)
+                                  for key in ("cpu_ms", "cpu_ms_session_end", "cpu_ms_other_turns", "wall_ms")
+                                  for stat in ("p50", "mean")},
         "code": commit(),
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
     }
