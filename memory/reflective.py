@@ -363,11 +363,11 @@ class ReflectiveMemory:
             elif kind in _END_ACTIONS or (every and record.turns - record.reflected_turn >= every) \
                     or (carried is not None and unreflected >= _MAX_UNREFLECTED):
                 record = self._reflect_later(user_id, record, carried=carried is not None)
-            if carried is not None and len(record.events) > 2 * _MAX_UNREFLECTED:
-                # the store has refused every reflection for a long while: the record stays bounded
-                log.warning("session %r of user %r: dropped %d unreflected turns (memory store unavailable)",
-                            record.session_id, user_id, len(record.events) - 2 * _MAX_UNREFLECTED)
-                record.events = record.events[-2 * _MAX_UNREFLECTED:]
+            # the store has refused every reflection for a long while: the record stays bounded
+            shed = record.shed(2 * _MAX_UNREFLECTED) if carried is not None else 0
+            if shed:
+                log.warning("session %r of user %r: %d unreflected turns dropped (memory store unavailable)",
+                            record.session_id, user_id, shed)
             return record
 
     def _reflect_later(self, user_id: str, record: SessionRecord, *, carried: bool = False) -> SessionRecord:

@@ -92,14 +92,28 @@ class SessionRecord:
         """Its events up to now are in memory: drop them. A choice and the items named as
         examples keep the turns they happened in (without the words), so reflecting the rest
         later proposes the same memory, with the same id, and adds nothing twice."""
+        return replace(self, events=self._bare(self.events), reflected_turn=self.turns)
+
+    def shed(self, keep: int) -> int:
+        """Keep the newest ``keep`` unreflected turns whole, and of older ones only what
+        :meth:`reflected` keeps (a bound for when reflection keeps failing); the turns shed."""
+        late = [e for e in self.events if e.turn > self.reflected_turn]
+        old = {id(e) for e in late[:max(0, len(late) - keep)]}
+        if not old:
+            return 0
+        bare = {id(e): b for e in self.events if id(e) in old for b in self._bare([e])}
+        self.events = [bare.get(id(e)) or e for e in self.events if id(e) not in old or id(e) in bare]
+        return len(old)
+
+    def _bare(self, events: list[TurnEvent]) -> list[TurnEvent]:
         item, seeds = self.accepted_item, set(self.final("seeds"))
         kept = []
-        for e in self.events:
+        for e in events:
             mine = tuple(s for s in e.seeds if s in seeds)
             chose = e.accepted_item if e.accepted_item is not None and e.accepted_item == item else None
             if chose or mine:
                 kept.append(TurnEvent(turn=e.turn, accepted_item=chose, seeds=mine))
-        return replace(self, events=kept, reflected_turn=self.turns)
+        return kept
 
     def to_dict(self) -> dict[str, Any]:
         return {"session_id": self.session_id, "segment": self.segment, "token": self.token,

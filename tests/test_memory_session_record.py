@@ -115,3 +115,23 @@ def test_turns_run_again_after_a_crash_add_no_memory_twice(tmp_path: Path, toy_g
     assert sorted((e.text, e.support, e.merged_ids) for e in entries) == [
         ("Chose Kind of Blue — Miles Davis.", 1, ()), ("Has kids.", 1, ()),
         ("In session s1: looked for jazz; chose kind-of-blue.", 1, ()), ("Loves jazz.", 1, ())]
+
+
+def test_the_record_stays_bounded_while_the_store_refuses_every_reflection(
+        tmp_path: Path, toy_graph: KnowledgeGraph, monkeypatch: pytest.MonkeyPatch,
+        caplog: pytest.LogCaptureFixture) -> None:
+    mem = ReflectiveMemory(ChromaMemoryStore.persistent(tmp_path / "store"), graph=toy_graph,
+                           settings=MemorySettings(reflect_every=0))
+
+    def down(record: SessionRecord) -> Any:
+        raise MemoryStoreError("the memory store is down")
+
+    monkeypatch.setattr(mem, "_reflect_record", down)
+    record = mem.observe_session("ann", _said(1, None, item="kind-of-blue", action="accepted"), None)
+    for turn in range(2, 150):
+        record = mem.observe_session("ann", _said(turn, f"hmm {turn}", item="kind-of-blue"), record)
+    assert record is not None and sum("message" in e for e in record["events"]) == 64  # the newest, whole
+    assert record["events"][0] == {"turn": 1, "accepted_item": "kind-of-blue"}  # the choice keeps its turn
+    assert len(record["events"]) == 65
+    assert record["events"][-1]["message"] == "hmm 149"  # the newest turns are kept
+    assert "1 unreflected turns dropped" in caplog.text
