@@ -487,7 +487,7 @@ class ReflectiveMemory:
                                           known_attributes=set(g.attr_ids) if g is not None else None))
             except ReflectionError as exc:
                 log.warning("LLM reflection unusable, kept the offline memories only: %s", exc)
-        summary = summary_candidate(record, attribute_names=names)
+        summary = summary_candidate(record, attribute_names=names, item_names=self._item_names)
         if summary is not None:
             out.append(summary)
         return out

@@ -70,6 +70,9 @@ def test_every_claim_about_the_person_is_backed_across_sessions(rec: Recommender
     ann = Conversation(rec, "ann")
     ann.session("s1", "I love jazz, it's my favourite", "just recommend something", choose_first=True)
     first = ann.person.chosen[0]
+    # what the memory panel shows: the search named by what was chosen, not by ids
+    summaries = [m.text for m in rec.memories("ann") if m.kind == "session_summary"]
+    assert summaries and all(f"chose {first}" in t and "session" not in t for t in summaries), summaries
     hello = ann.session("s2", "hi")
     assert hello.action == "ask" and "you said you love jazz" in hello.text  # the source, named
     listed = ann.session("s2", "yes", "just recommend something")
