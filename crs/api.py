@@ -273,7 +273,11 @@ class Recommender:
                 # Embedded Chroma holds the GIL through an upsert, so a background write stalls every
                 # thread all the same (no gain measured), and it makes Chroma's leak of freed memory into
                 # other users' index files (length.bin) likelier to carry a forgotten user's bytes.
-                background=settings.memory_host is not None, **({"clock": clock} if clock is not None else {}))
+                # With conversations in PostgreSQL (other workers may serve this person), a write stays in
+                # its turn, under the user's lock across workers: forget-me on another worker takes that
+                # lock too, so no write of this worker can land after it.
+                background=settings.memory_host is not None and settings.checkpoints_url is None,
+                **({"clock": clock} if clock is not None else {}))
         rec = cls(graph, vocabulary=vocabulary, settings=settings, **kwargs)
         if built is not None:
             rec.policy_name = settings.strategy or "best"

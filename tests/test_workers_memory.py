@@ -157,3 +157,37 @@ def test_forget_me_on_one_worker_leaves_nothing_for_another_to_write_back(
         assert path is None or not path.exists()  # no reranker rebuilt from the forgotten memories
     state = one.app.get_state({"configurable": {"thread_id": f"{len(user)}:{user}:s1"}}).values
     assert "zorblax" not in repr(state) and "I love jazz" not in repr(state)
+
+
+def test_no_memory_write_lands_after_forget_me_on_another_worker(
+        tmp_path: Path, postgres_url: str, chroma_address: tuple[str, int]) -> None:
+    """Worker one's writes to the Chroma server are slow (half a second each); worker two forgets
+    the person the moment worker one's session-ending turn has answered. Nothing may come back."""
+    settings = _settings(tmp_path, postgres_url, chroma_address)
+    one, two = Recommender.from_settings(settings), Recommender.from_settings(settings)
+    assert isinstance(one.memory, ReflectiveMemory) and one.memory.store is not None
+    store = one.memory.store
+    handle_for = store.for_user
+
+    def slow_handle(user_id: str) -> Any:
+        handle = handle_for(user_id)
+        upsert = handle.upsert
+
+        def late(entries: Any) -> None:
+            time.sleep(0.5)
+            upsert(entries)
+
+        handle.upsert = late  # type: ignore[method-assign]
+        return handle
+
+    store.for_user = slow_handle  # type: ignore[method-assign]
+    user = _unique("yve")
+    one.chat(user, "s1", "I'm a zorblaxian and I love jazz")
+    listed = one.chat(user, "s1", "just recommend something")
+    assert listed.recommendations
+    assert one.act(user, "s1", {"type": "accept_item", "item_id": listed.recommendations[0].id}).action == "accepted"
+    report = two.forget(user)  # the turn has answered: whatever it writes is written by now
+    assert "not_deleted" not in report
+    _settle([one, two])
+    time.sleep(1.0)  # longer than any write still under way
+    assert _memories(two, user) == [] and two.memories(user) == []
