@@ -25,7 +25,7 @@ class KeyedLocks(Generic[L]):
     def __init__(self, factory: Callable[[], L], *, max_idle: int = 1024) -> None:
         if max_idle < 0:
             raise ValueError(f"max_idle must be >= 0, got {max_idle}")
-        self._factory = factory
+        self._factory: Callable[[], L] = factory
         self.max_idle = max_idle
         self._locks: OrderedDict[str, L] = OrderedDict()  # least recently used first
         self._users: dict[str, int] = {}  # key -> callers holding or waiting for its lock

@@ -25,13 +25,16 @@ def _judge(spec: str | None) -> Any:
         chat = load_chat_model(LLMSettings.model_validate({"provider": provider, "model": model or None}))
     except Exception as exc:  # pydantic or a missing extra: say which, and stop
         raise typer.BadParameter(f"--judge {spec!r}: {str(exc).splitlines()[0]}") from None
+    if chat is None:
+        raise typer.BadParameter(f"--judge {spec!r}: names no chat model")
     return LLMJudge(chat)
 
 
 def _judge_run(judge: Any, results: list[Any], limit: int) -> dict[str, Any]:
-    from crs.evals.judge import mean_scores
+    from crs.evals.judge import JudgeScore, mean_scores
 
-    scores, per_turn = [], []
+    scores: list[JudgeScore] = []
+    per_turn: list[dict[str, Any]] = []
     for result in results:
         history: list[tuple[str, str]] = []
         for turn in result.turns:

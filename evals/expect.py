@@ -27,10 +27,13 @@ class Mismatch:
         return {"what": self.what, "expected": self.expected, "got": self.got}
 
 
-class _Memory(Protocol):
-    kind: str
-    text: str
-    attribute_ids: Sequence[str]
+class _Memory(Protocol):  # read-only, so a MemoryEntry (kind a Literal, ids a tuple) is one
+    @property
+    def kind(self) -> str: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def attribute_ids(self) -> Sequence[str]: ...
 
 
 def _many(value: Any) -> list[Any]:

@@ -108,7 +108,8 @@ class NLRun:
     def gap(self) -> float:
         """Structured SR@15 minus NL SR@15, in points (percent)."""
         key = f"SR@{self.max_turns}"
-        return round(100 * (self.structured[key] - self.nl[key]), 2)
+        gap: float = self.structured[key] - self.nl[key]
+        return round(100 * gap, 2)
 
 
 def run_nl_benchmark(

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -235,8 +236,8 @@ def _describe(exc: ValidationError, path: str, lines: list[int]) -> str:
     loc = [str(p) for p in error["loc"]]
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        model: type[BaseModel] = {"expect": Expect, "memory": MemoryCheck}.get(loc[-2] if len(loc) > 1 else "",
-                                                                             Turn if "turns" in loc else DialogueScript)
+        nested: dict[str, type[BaseModel]] = {"expect": Expect, "memory": MemoryCheck}
+        model = nested.get(loc[-2] if len(loc) > 1 else "", Turn if "turns" in loc else DialogueScript)
         close = difflib.get_close_matches(loc[-1], [f.alias or n for n, f in model.model_fields.items()], n=1)
         message = "unknown key" + (f" (did you mean {close[0]!r}?)" if close else "")
     # pydantic names union members (e.g. "str" in expect.action.str): keep only the user's keys
@@ -256,7 +257,7 @@ def _describe(exc: ValidationError, path: str, lines: list[int]) -> str:
     return f"{where}: {key}: {message}" if key else f"{where}: {message}"
 
 
-def find_scripts(paths: list[Path] | list[str]) -> list[Path]:
+def find_scripts(paths: Sequence[Path | str]) -> list[Path]:
     """Files as given; folders searched for ``*.dialogue.yaml``, sorted. A missing path raises."""
     found: list[Path] = []
     for p in map(Path, paths):

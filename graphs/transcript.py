@@ -112,8 +112,9 @@ def transcript_log_for(saver: BaseCheckpointSaver[Any], fallback: str | Path) ->
     to back up, and forget-me's scrub covers both), else a SQLite file of its own at ``fallback``."""
     if isinstance(saver, SqliteSaver):
         return SqliteTranscriptLog(saver.conn, saver.lock)
-    if type(saver).__name__ == "PostgresSaver" and hasattr(saver.conn, "connection"):  # a pool: every worker's
+    conn: Any = getattr(saver, "conn", None)  # PostgresSaver's, named only: the postgres extra is optional
+    if type(saver).__name__ == "PostgresSaver" and hasattr(conn, "connection"):  # a pool: every worker's
         from crs.graphs.postgres import PostgresTranscriptLog
 
-        return PostgresTranscriptLog(saver.conn)
+        return PostgresTranscriptLog(conn)
     return SqliteTranscriptLog.open(fallback)

@@ -168,9 +168,9 @@ def offline_candidates(
     item = record.accepted_item
     if item is not None:
         item_turns = tuple(e.turn for e in record.events if e.accepted_item == item)
-        attrs = tuple(item_attributes(item)) if item_attributes else ()
+        item_attrs = tuple(item_attributes(item)) if item_attributes else ()
         name = (item_names or {}).get(item, item)
-        out.append(Candidate("like", f"Chose {name}.", attrs, (item,), topic=f"item:{item}", turns=item_turns,
+        out.append(Candidate("like", f"Chose {name}.", item_attrs, (item,), topic=f"item:{item}", turns=item_turns,
                              confidence=0.9, key=f"item:{item}", source="chosen"))
     for seed in record.final("seeds"):  # "something like Kind of Blue": they know and like that album
         if seed == item:
