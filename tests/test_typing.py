@@ -60,5 +60,5 @@ def test_mypy_strict_passes_on_the_installed_package(tmp_path: Path) -> None:
     assert lines, f"mypy printed nothing: {done.stderr}"
     if done.returncode != 0:
         pytest.fail("mypy --strict on the installed crs:\n" + "\n".join(lines) + done.stderr, pytrace=False)
-    # not vacuous: every installed module was checked (a wrong folder or package name checks none)
-    assert _checked_files(lines[-1]) == len(modules) >= 100, lines[-1]
+    # not vacuous: as many sources as installed modules, or more (a data folder counts as a namespace package)
+    assert _checked_files(lines[-1]) >= len(modules) >= 100, (lines[-1], len(modules))
