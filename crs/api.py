@@ -265,6 +265,7 @@ class Recommender:
         if "memory" not in kwargs and settings.memory:
             from crs.memory import ReflectiveMemory
 
+            memory_clock: dict[str, Any] = {"clock": clock} if clock is not None else {}  # else the memory's own
             kwargs["memory"] = ReflectiveMemory.open(
                 settings.state_dir / "memory", host=settings.memory_host, port=settings.memory_port, graph=graph,
                 settings=settings.memory_settings,
@@ -277,7 +278,7 @@ class Recommender:
                 # its turn, under the user's lock across workers: forget-me on another worker takes that
                 # lock too, so no write of this worker can land after it.
                 background=settings.memory_host is not None and settings.checkpoints_url is None,
-                **({"clock": clock} if clock is not None else {}))
+                **memory_clock)
         rec = cls(graph, vocabulary=vocabulary, settings=settings, **kwargs)
         if built is not None:
             rec.policy_name = settings.strategy or "best"

@@ -32,7 +32,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Final
 
 import numpy as np
 import typer
@@ -64,7 +64,7 @@ __all__ = [
 
 MAX_TURNS = 15
 TOP_K = 10
-RULE = "strict"
+RULE: Final = "strict"
 
 #: Profile settings per benchmark (and engine, "<dataset>:<engine>") for the SCPR protocol, chosen
 #: on each valid split (``benchmarks/memory_tune.py``, 100 users, 5 sessions, seed 0; rows in

@@ -128,6 +128,11 @@ def _conversational_kind(feedback: Feedback | None, dialogue: DialogueState) -> 
 _KEEPS_OPEN = ("clarify", "explain", "error", "greet")  # replies after which the open question stays open
 
 
+class _Acknowledged(TypedDict, total=False):  # ReplyPlan's fields of that name
+    understood: tuple[str, ...]
+    understood_not: tuple[str, ...]
+
+
 def _understood(feedback: Feedback, dialogue: DialogueState) -> dict[str, list[str]] | None:
     """What a message asked for, to acknowledge: not a bare yes or no to the question asked."""
     accept, reject = list(feedback.accept_attributes), list(feedback.reject_attributes)
@@ -415,7 +420,7 @@ class TurnSteps:
         }
 
     @staticmethod
-    def _acknowledged(state: TurnState, kind: str) -> dict[str, tuple[str, ...]]:
+    def _acknowledged(state: TurnState, kind: str) -> _Acknowledged:
         understood = state.get("understood") or {}
         if kind not in ("ask", "recommend", "clarify") or state.get("problem"):
             return {}

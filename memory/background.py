@@ -75,10 +75,10 @@ class Reflector:
             # Writes not started yet (the threads busy with other users') are run here, now:
             # a reader waits for this user's writes only, never for a backlog of others'.
             steal = user_id is not None and user_id in self._queues and user_id not in self._running
-            if steal:
+            if steal and user_id is not None:
                 self._running.add(user_id)
-        if steal:
-            self._run_queue(user_id)  # type: ignore[arg-type]
+        if steal and user_id is not None:
+            self._run_queue(user_id)
         with self._cond:
             if user_id is None:
                 return self._cond.wait_for(lambda: not self._pending, timeout)

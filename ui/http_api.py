@@ -10,7 +10,7 @@ import logging
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, TypeAlias
 
 import anyio
 from fastapi import Depends, FastAPI, Header, Path
@@ -36,6 +36,9 @@ from crs.ui.schemas import (
     reply_out,
 )
 from crs.ui.tenants import Tokens, scoped_user
+
+if TYPE_CHECKING:  # create_app's request model, made at run time with the message limit, is a ChatRequest
+    Chat: TypeAlias = ChatRequest
 
 __all__ = ["INSECURE_TENANT", "create_app"]
 
@@ -82,7 +85,8 @@ def create_app(
     (``POST /telegram/webhook``, see :mod:`crs.ui.telegram`).
     """
     metrics = ApiMetrics()
-    Chat = chat_request(settings.max_message_chars)  # noqa: N806 - a model class
+    if not TYPE_CHECKING:  # a class made at run time is no type to a checker: it sees the alias above
+        Chat = chat_request(settings.max_message_chars)  # noqa: N806 - a model class
     box: dict[str, Any] = {"rec": recommender}
     # Turns get a pool of their own, a few threads wide (settings.serve.turn_threads): sixteen
     # turns sharing the interpreter lock at once each take sixteen times as long, while the same
