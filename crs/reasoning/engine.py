@@ -464,7 +464,11 @@ class Engine:
             if no_rule == "soft":
                 for r in rej:
                     adjust[g.attr_items.row(r)] -= self.settings.rejection_weight
+            # Memory is a guess about this search: each rejected list shows it missed, so it
+            # weighs less and questions take over (stated dislikes still stay out of lists: avoid).
+            fade = self.settings.prior_fade ** (len(state.rejected_items) / self.settings.top_k)
             for key, weight in state.prior:
+                weight *= fade
                 attr = g.attr_index.get(key)
                 if attr is not None:
                     adjust[g.attr_items.row(attr)] += weight

@@ -1,0 +1,78 @@
+"""Memory's prior fades as a session's lists are rejected, so a wrong guess from memory gives way
+to questions instead of list after list (``PolicySettings.prior_fade``)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from pydantic import ValidationError
+
+from crs.kb import BUNDLED_CATALOG, KnowledgeGraph, build_graph, load_catalog
+from crs.reasoning.engine import Engine
+from crs.reasoning.policy import PolicySettings
+from crs.reasoning.state import DialogueState, Feedback
+
+
+@pytest.fixture(scope="module")
+def albums() -> KnowledgeGraph:
+    return build_graph(load_catalog(BUNDLED_CATALOG))
+
+
+def _scores(engine: Engine, state: DialogueState) -> dict[str, float]:
+    view = engine.view(state)
+    return dict(zip((engine.graph.item_ids[i] for i in view.candidates), view.scores.tolist(), strict=True))
+
+
+def test_each_rejected_list_multiplies_the_prior_by_the_fade(albums: KnowledgeGraph) -> None:
+    engine = Engine(albums, settings=PolicySettings(top_k=5, prior_fade=0.5))
+    prior = [("mood:calm", 2.0), ("genre:pop", -1.0)]
+    calm = set(albums.attr_items.row(albums.attr_index["mood:calm"]).tolist())
+    pop = set(albums.attr_items.row(albums.attr_index["genre:pop"]).tolist())
+    rejected = tuple(albums.item_ids[i] for i in range(10))  # two lists of five
+    for n, fade in ((0, 1.0), (5, 0.5), (10, 0.25)):
+        with_prior = _scores(engine, engine.apply(engine.start("ann", prior), Feedback(reject_items=rejected[:n])))
+        without = _scores(engine, engine.apply(engine.start("ann"), Feedback(reject_items=rejected[:n])))
+        for item, score in with_prior.items():
+            i = albums.item_index[item]
+            expected = fade * (2.0 * (i in calm) - 1.0 * (i in pop))
+            assert score - without[item] == pytest.approx(expected)
+    # the state keeps the remembered prior as it was: the fade is in the scores only
+    state = engine.apply(engine.start("ann", prior), Feedback(reject_items=rejected))
+    assert state.prior == (("mood:calm", 2.0), ("genre:pop", -1.0))
+
+
+def _acts(engine: Engine, prior: list[tuple[str, float]], turns: int) -> list[str]:
+    s = engine.start("ann", prior)
+    kinds = []
+    for _ in range(turns):
+        action = engine.decide(s)
+        s = engine.record(s, action)
+        kinds.append(action.kind)
+        if action.kind == "recommend":  # none of these
+            s = engine.apply(s, Feedback(reject_items=tuple(r.item_id for r in action.recommendations)))
+        else:
+            s = engine.apply(s, Feedback(reject_attributes=(action.attribute,)))
+    return kinds
+
+
+def test_a_missed_guess_from_memory_turns_into_questions(albums: KnowledgeGraph) -> None:
+    # memory is sure about twenty items; the person wants none of them
+    prior = [(f"item:{albums.item_ids[i]}", 20.0 - 0.5 * i) for i in range(20)]
+    faded = _acts(Engine(albums, settings=PolicySettings(top_k=5, prior_fade=0.5)), prior, 5)
+    never = _acts(Engine(albums, settings=PolicySettings(top_k=5, prior_fade=1.0)), prior, 5)
+    assert faded == ["recommend", "ask", "ask", "ask", "ask"]
+    assert never[:4] == ["recommend"] * 4  # without the fade, memory's lists go on
+
+
+def test_no_prior_no_change(albums: KnowledgeGraph) -> None:
+    rejected = tuple(albums.item_ids[:5])
+    a = Engine(albums, settings=PolicySettings(top_k=5, prior_fade=0.5))
+    b = Engine(albums, settings=PolicySettings(top_k=5, prior_fade=1.0))
+    sa = a.apply(a.start("ann"), Feedback(reject_items=rejected))
+    assert np.array_equal(a.view(sa).scores, b.view(sa).scores)
+
+
+@pytest.mark.parametrize("bad", [0.0, -0.5, 1.5])
+def test_prior_fade_out_of_range_is_an_error(bad: float) -> None:
+    with pytest.raises(ValidationError, match="prior_fade"):
+        PolicySettings(prior_fade=bad)
