@@ -2,11 +2,12 @@
 ``python benchmarks/memory_person_seeds.py --data-dir ../shared/data --dataset lastfm_star --seeds 0 1 2``.
 
 For each seed, runs ``crs eval memory --protocol person --engine best`` twice on the same plans:
-with ``PolicySettings.prior_fade`` at its default and at 1.0 (memory keeps its full weight
-however many lists are rejected, as before the fade). Prints one JSON line per seed and run
-setting: warm/cold SR@15 and AT, the floors' metrics, and the paired counts (same opening and
-target): warm found it and cold did not, and the other way round; for the default setting also
-warm against warm without the fade.
+with the defaults, and as before two fixes: ``PolicySettings.prior_fade`` 1.0 (memory keeps its
+full weight however many lists are rejected) and ``ProfileSettings.retire_on_change_of_mind``
+off (choices made for what the person is now done with still pull the prior). Prints one JSON
+line per seed and setting: warm/cold SR@15 and AT, the floors' metrics, and the paired counts
+(same opening and target): warm found it and cold did not, and the other way round; for the
+defaults also warm against warm before the fixes.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import argparse
 import json
 
 from crs.evals.memory_person import run_person_eval
+from crs.memory import ProfileSettings
 from crs.reasoning.policy import PolicySettings
 
 
@@ -35,18 +37,17 @@ def main() -> None:
             "paired", "floors", "seconds")
     for seed in args.seeds:
         runs = {}
-        for fade in (PolicySettings().prior_fade, 1.0):
+        for name, fade, retire in (("defaults", PolicySettings().prior_fade, True), ("before", 1.0, False)):
             r = run_person_eval(args.dataset, args.data_dir, args.users, args.sessions, seed, strategy="best",
-                                episodes=True, prior_fade=fade)
-            runs[fade] = r
-            row = {"dataset": args.dataset, "engine": "best", "users": args.users, "sessions": args.sessions,
-                   "seed": seed, "prior_fade": fade, **{k: r[k] for k in keep}}
-            if fade != 1.0:
-                row["warm_vs_warm_without_fade"] = None  # filled below, once both runs are in
-            runs[fade]["row"] = row
-        faded, full = runs[PolicySettings().prior_fade], runs[1.0]
-        faded["row"]["warm_vs_warm_without_fade"] = _flips(faded["warm_turns"], full["warm_turns"])
-        for r in (faded, full):
+                                episodes=True, prior_fade=fade,
+                                profile=ProfileSettings(retire_on_change_of_mind=retire))
+            r["row"] = {"dataset": args.dataset, "engine": "best", "users": args.users, "sessions": args.sessions,
+                        "seed": seed, "setting": name, "prior_fade": fade, "retire_on_change_of_mind": retire,
+                        **{k: r[k] for k in keep}}
+            runs[name] = r
+        now, before = runs["defaults"], runs["before"]
+        now["row"]["warm_vs_warm_before"] = _flips(now["warm_turns"], before["warm_turns"])
+        for r in (now, before):
             print(json.dumps(r["row"]), flush=True)
 
 
