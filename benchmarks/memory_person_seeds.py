@@ -32,6 +32,7 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=50)
     parser.add_argument("--sessions", type=int, default=4)
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+    parser.add_argument("--drift-share", type=float, default=0.2, help="as in crs eval memory (default 0.2)")
     args = parser.parse_args()
     keep = ("warm", "cold", "AT_ratio", "drift_respected", "drift_sessions", "invented_preferences", "repeats",
             "paired", "floors", "seconds")
@@ -39,10 +40,11 @@ def main() -> None:
         runs = {}
         for name, fade, retire in (("defaults", PolicySettings().prior_fade, True), ("before", 1.0, False)):
             r = run_person_eval(args.dataset, args.data_dir, args.users, args.sessions, seed, strategy="best",
-                                episodes=True, prior_fade=fade,
+                                drift_share=args.drift_share, episodes=True, prior_fade=fade,
                                 profile=ProfileSettings(retire_on_change_of_mind=retire))
             r["row"] = {"dataset": args.dataset, "engine": "best", "users": args.users, "sessions": args.sessions,
-                        "seed": seed, "setting": name, "prior_fade": fade, "retire_on_change_of_mind": retire,
+                        "seed": seed, "drift_share": args.drift_share, "setting": name, "prior_fade": fade,
+                        "retire_on_change_of_mind": retire,
                         **{k: r[k] for k in keep}}
             runs[name] = r
         now, before = runs["defaults"], runs["before"]

@@ -1,5 +1,6 @@
-"""Memory's prior fades as a session's lists are rejected, so a wrong guess from memory gives way
-to questions instead of list after list (``PolicySettings.prior_fade``)."""
+"""Memory's prior counts less towards recommending as a session's lists are rejected, so a wrong
+guess from memory gives way to questions instead of list after list; the lists it shows are still
+ranked with all of it (``PolicySettings.prior_fade``)."""
 
 from __future__ import annotations
 
@@ -18,25 +19,30 @@ def albums() -> KnowledgeGraph:
     return build_graph(load_catalog(BUNDLED_CATALOG))
 
 
-def _scores(engine: Engine, state: DialogueState) -> dict[str, float]:
+def _view(engine: Engine, state: DialogueState) -> tuple[dict[str, float], dict[str, float]]:
     view = engine.view(state)
-    return dict(zip((engine.graph.item_ids[i] for i in view.candidates), view.scores.tolist(), strict=True))
+    ids = [engine.graph.item_ids[i] for i in view.candidates]
+    return dict(zip(ids, view.scores.tolist(), strict=True)), dict(zip(ids, view.weights.tolist(), strict=True))
 
 
-def test_each_rejected_list_multiplies_the_prior_by_the_fade(albums: KnowledgeGraph) -> None:
+def test_each_rejected_list_fades_the_prior_in_the_decision_not_in_the_ranking(albums: KnowledgeGraph) -> None:
     engine = Engine(albums, settings=PolicySettings(top_k=5, prior_fade=0.5))
     prior = [("mood:calm", 2.0), ("genre:pop", -1.0)]
     calm = set(albums.attr_items.row(albums.attr_index["mood:calm"]).tolist())
     pop = set(albums.attr_items.row(albums.attr_index["genre:pop"]).tolist())
     rejected = tuple(albums.item_ids[i] for i in range(10))  # two lists of five
     for n, fade in ((0, 1.0), (5, 0.5), (10, 0.25)):
-        with_prior = _scores(engine, engine.apply(engine.start("ann", prior), Feedback(reject_items=rejected[:n])))
-        without = _scores(engine, engine.apply(engine.start("ann"), Feedback(reject_items=rejected[:n])))
-        for item, score in with_prior.items():
-            i = albums.item_index[item]
-            expected = fade * (2.0 * (i in calm) - 1.0 * (i in pop))
-            assert score - without[item] == pytest.approx(expected)
-    # the state keeps the remembered prior as it was: the fade is in the scores only
+        scores, weights = _view(engine, engine.apply(engine.start("ann", prior), Feedback(reject_items=rejected[:n])))
+        base, _ = _view(engine, engine.apply(engine.start("ann"), Feedback(reject_items=rejected[:n])))
+        added = {item: 2.0 * (albums.item_index[item] in calm) - 1.0 * (albums.item_index[item] in pop)
+                 for item in scores}
+        for item, score in scores.items():  # lists are ranked with all of the prior
+            assert score - base[item] == pytest.approx(added[item])
+        # the rule and the question see the faded prior: softmax of base + fade x prior
+        logits = np.array([base[i] + fade * added[i] for i in scores])
+        expected = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        assert np.allclose([weights[i] for i in scores], expected)
+    # the state keeps the remembered prior as it was
     state = engine.apply(engine.start("ann", prior), Feedback(reject_items=rejected))
     assert state.prior == (("mood:calm", 2.0), ("genre:pop", -1.0))
 
@@ -70,6 +76,7 @@ def test_no_prior_no_change(albums: KnowledgeGraph) -> None:
     b = Engine(albums, settings=PolicySettings(top_k=5, prior_fade=1.0))
     sa = a.apply(a.start("ann"), Feedback(reject_items=rejected))
     assert np.array_equal(a.view(sa).scores, b.view(sa).scores)
+    assert np.array_equal(a.view(sa).weights, b.view(sa).weights)
 
 
 @pytest.mark.parametrize("bad", [0.0, -0.5, 1.5])

@@ -57,8 +57,9 @@ class PolicySettings(BaseModel):
     min_entropy: float = Field(0.05, ge=0, description="recommend when no question is this informative")
     options: int = Field(5, ge=0, description="values of the asked facet offered alongside the question")
     prior_fade: float = Field(
-        0.5, gt=0, le=1, description="the remembered prior's weights are multiplied by this for every "
-        "top_k items rejected in the session (1: never fade)")
+        0.5, gt=0, le=1, description="how much the remembered prior counts towards recommending rather than "
+        "asking: multiplied by this for every top_k items rejected in the session (lists are still ranked with "
+        "all of it; 1: never fade)")
 
 
 class QuestionView(Protocol):
