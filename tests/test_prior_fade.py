@@ -26,7 +26,7 @@ def _view(engine: Engine, state: DialogueState) -> tuple[dict[str, float], dict[
 
 
 def test_each_rejected_list_fades_the_prior_in_the_decision_not_in_the_ranking(albums: KnowledgeGraph) -> None:
-    engine = Engine(albums, settings=PolicySettings(top_k=5, prior_fade=0.5))
+    engine = Engine(albums, settings=PolicySettings(top_k=5, prior_fade=0.5, prior_fade_after=0))
     prior = [("mood:calm", 2.0), ("genre:pop", -1.0)]
     calm = set(albums.attr_items.row(albums.attr_index["mood:calm"]).tolist())
     pop = set(albums.attr_items.row(albums.attr_index["genre:pop"]).tolist())
@@ -47,6 +47,21 @@ def test_each_rejected_list_fades_the_prior_in_the_decision_not_in_the_ranking(a
     assert state.prior == (("mood:calm", 2.0), ("genre:pop", -1.0))
 
 
+def test_the_first_rejected_list_is_forgiven_by_default(albums: KnowledgeGraph) -> None:
+    engine = Engine(albums, settings=PolicySettings(top_k=5))  # prior_fade 0.5, after one list
+    free = Engine(albums, settings=PolicySettings(top_k=5, prior_fade=1.0))
+    prior = [("mood:calm", 2.0)]
+    calm = set(albums.attr_items.row(albums.attr_index["mood:calm"]).tolist())
+    rejected = tuple(albums.item_ids[i] for i in range(15))
+    for n, fade in ((5, 1.0), (10, 0.5), (15, 0.25)):
+        state = engine.apply(engine.start("ann", prior), Feedback(reject_items=rejected[:n]))
+        base = free.view(engine.apply(engine.start("ann"), Feedback(reject_items=rejected[:n])))
+        view = engine.view(state)
+        logits = base.scores + fade * 2.0 * np.isin(view.candidates, list(calm))
+        expected = np.exp(logits - logits.max()) / np.exp(logits - logits.max()).sum()
+        assert np.allclose(view.weights, expected), n
+
+
 def _acts(engine: Engine, prior: list[tuple[str, float]], turns: int) -> list[str]:
     s = engine.start("ann", prior)
     kinds = []
@@ -65,8 +80,10 @@ def test_a_missed_guess_from_memory_turns_into_questions(albums: KnowledgeGraph)
     # memory is sure about twenty items; the person wants none of them
     prior = [(f"item:{albums.item_ids[i]}", 20.0 - 0.5 * i) for i in range(20)]
     faded = _acts(Engine(albums, settings=PolicySettings(top_k=5, prior_fade=0.5)), prior, 5)
+    at_once = _acts(Engine(albums, settings=PolicySettings(top_k=5, prior_fade=0.5, prior_fade_after=0)), prior, 5)
     never = _acts(Engine(albums, settings=PolicySettings(top_k=5, prior_fade=1.0)), prior, 5)
-    assert faded == ["recommend", "ask", "ask", "ask", "ask"]
+    assert at_once == ["recommend", "ask", "ask", "ask", "ask"]
+    assert faded[:2] == ["recommend", "recommend"] and faded[2:] == ["ask", "ask", "ask"]  # one miss forgiven
     assert never[:4] == ["recommend"] * 4  # without the fade, memory's lists go on
 
 

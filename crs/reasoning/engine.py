@@ -474,10 +474,11 @@ class Engine:
                 else:
                     adjust[g.item_index[key[len(ITEM_PRIOR):]]] += weight
             prior = adjust[candidates]
-            # Memory is a guess about this search: each rejected list shows it missed, so it
-            # counts less towards recommending again rather than asking; lists are still ranked
-            # with all of it.
-            fade = self.settings.prior_fade ** (len(state.rejected_items) / self.settings.top_k)
+            # Memory is a guess about this search: each rejected list (after the first: one miss
+            # may be bad luck) shows it missed, so it counts less towards recommending again
+            # rather than asking; lists are still ranked with all of it.
+            missed = len(state.rejected_items) / self.settings.top_k - self.settings.prior_fade_after
+            fade = self.settings.prior_fade ** max(0.0, missed)
             sure = scores + fade * prior if fade < 1.0 else scores + prior
             scores = scores + prior
         weights = preference_weights(sure, self.settings.temperature)
