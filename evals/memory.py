@@ -52,6 +52,7 @@ from crs.memory import (
 
 __all__ = [
     "HISTORY_PROFILES",
+    "TUNED_FADES",
     "TUNED_PROFILES",
     "history_profile",
     "history_reference",
@@ -61,6 +62,7 @@ __all__ = [
     "reranker_simulation",
     "run_memory_eval",
     "tune_profile_settings",
+    "tuned_fade",
     "tuned_profile",
 ]
 
@@ -98,6 +100,19 @@ HISTORY_PROFILES: dict[str, ProfileSettings] = {
     "lastfm_star:popularity": ProfileSettings(like_scale=1.0, dislike_scale=1.0),
     "lastfm_star:best": ProfileSettings(like_scale=0.5, dislike_scale=0.5),
 }
+
+
+#: ``PolicySettings.prior_fade`` for the SCPR protocol where the valid split chose other than the
+#: default (memory on, AT, ``benchmarks/out/memory_tune_fade_*.jsonl``): the fade helps a person
+#: whose stated favourite misleads one search, and can cost turns where memory holds only choices.
+TUNED_FADES: dict[str, float] = {
+    "lastfm_star:popularity": 1.0,
+}
+
+
+def tuned_fade(dataset: str, engine: str = "popularity") -> float | None:
+    """The SCPR protocol's prior fade for a benchmark and engine (None: the product default)."""
+    return TUNED_FADES.get(f"{dataset}:{engine}")
 
 
 def history_profile(dataset: str, engine: str = "popularity") -> ProfileSettings:
@@ -355,7 +370,8 @@ def run_memory_eval(
     settings = profile or tuned_profile(dataset, strategy or "popularity")
     reference = reference_profile or history_profile(dataset, strategy or "popularity")
     plans = _plans(data, split, users, sessions, seed, drift_share)
-    engine = _engine(data.graph, strategy, prior_fade)
+    fade = prior_fade if prior_fade is not None else tuned_fade(dataset, strategy or "popularity")
+    engine = _engine(data.graph, strategy, fade)
     base = Path(tempfile.mkdtemp(prefix="crs-memory-eval-", dir=workdir))
     try:
         t0 = time.perf_counter()

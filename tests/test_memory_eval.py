@@ -11,6 +11,7 @@ from typer.testing import CliRunner
 
 from crs.evals.memory import (
     HISTORY_PROFILES,
+    TUNED_FADES,
     TUNED_PROFILES,
     history_reference,
     measure_retrieval_latency,
@@ -75,6 +76,7 @@ def test_profile_settings_are_per_dataset_and_can_be_overridden(tmp_path: Path) 
     res = CliRunner().invoke(app, [*args, "--profile", '{"dislike_scale": 2.5}'])
     assert res.exit_code == 0, res.output
     used = json.loads(out.read_text())["profile_settings"]
+    assert json.loads(out.read_text())["prior_fade"] == TUNED_FADES["lastfm_star:popularity"]  # chosen on valid
     expected = ProfileSettings.model_validate({**TUNED_PROFILES["lastfm_star"].model_dump(), "dislike_scale": 2.5})
     assert used == expected.model_dump()
     for bad, message in (('{"dislike_scal": 2}', "dislike_scal"), ("[1]", "JSON object"),
