@@ -28,12 +28,13 @@ def main() -> None:
     parser.add_argument("--split", default="test")
     parser.add_argument("--drift-share", type=float, default=0.2, help="as in crs eval memory (default 0.2)")
     parser.add_argument("--profile", default=None, help="ProfileSettings fields as JSON, over the defaults")
+    parser.add_argument("--prior-fade", type=float, default=None, help="PolicySettings.prior_fade")
     args = parser.parse_args()
     profile = ProfileSettings.model_validate(json.loads(args.profile)) if args.profile else None
     for dataset in args.datasets:
         result = history_reference(dataset, args.data_dir, args.users, args.sessions, args.seed, split=args.split,
                                    profile=profile, strategy=None if args.engine == "popularity" else args.engine,
-                                   drift_share=args.drift_share)
+                                   drift_share=args.drift_share, prior_fade=args.prior_fade)
         print(json.dumps(result), flush=True)
 
 

@@ -23,10 +23,11 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--grid", default=None, help="JSON list of ProfileSettings overrides")
+    parser.add_argument("--prior-fade", type=float, default=None, help="PolicySettings.prior_fade")
     args = parser.parse_args()
     rows = tune_profile_settings(args.dataset, args.data_dir, users=args.users, sessions=args.sessions,
                                  seed=args.seed, strategy=None if args.engine == "popularity" else args.engine,
-                                 grid=json.loads(args.grid) if args.grid else None)
+                                 grid=json.loads(args.grid) if args.grid else None, prior_fade=args.prior_fade)
     for row in rows:
         print(json.dumps({"dataset": args.dataset, "engine": args.engine, "split": "valid", "users": args.users,
                           "sessions": args.sessions, "seed": args.seed, **row}), flush=True)

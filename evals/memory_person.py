@@ -162,11 +162,12 @@ def run_person_eval(
     dataset: str = "lastfm", data_dir: str | Path = "../shared/data", users: int = 100, sessions: int = 4,
     seed: int = 0, *, drift_share: float = 0.3, strategy: str | None = "best", use_reranker: bool = True,
     profile: Any | None = None, workdir: str | Path | None = None, prior_m: int | None = None,
-    episodes: bool = False,
+    episodes: bool = False, prior_fade: float | None = None,
 ) -> dict[str, Any]:
     """Run the person protocol (see the module doc) and return the JSON-ready result.
 
-    ``episodes`` adds each returning session's success turn (None: not found), warm and cold, in
+    ``prior_fade`` overrides ``PolicySettings.prior_fade`` (how much less memory weighs after
+    each rejected list). ``episodes`` adds each returning session's success turn (None: not found), warm and cold, in
     plan order, so two runs on the same plans can be compared episode by episode."""
     from crs import Recommender, Settings
     from crs.memory import MemorySettings, ProfileSettings, ReflectiveMemory, RerankerSettings
@@ -174,10 +175,10 @@ def run_person_eval(
 
     g, scorer = _world(str(data_dir), dataset, strategy)
     profile = profile or ProfileSettings()
+    policy = PolicySettings(top_k=TOP_K, no_rule=RULE, **({} if prior_fade is None else {"prior_fade": prior_fade}))
     base = Path(tempfile.mkdtemp(prefix="crs-person-eval-", dir=workdir))
     try:
-        settings = Settings(state_dir=base, embeddings=False, strategy=strategy,
-                            policy=PolicySettings(top_k=TOP_K, no_rule=RULE),
+        settings = Settings(state_dir=base, embeddings=False, strategy=strategy, policy=policy,
                             memory_settings=MemorySettings(
                                 use_reranker=use_reranker, seed=seed, profile=profile,
                                 reranker=RerankerSettings(prior_m=prior_m) if prior_m else RerankerSettings()))
@@ -220,12 +221,17 @@ def run_person_eval(
         "engine": strategy or "popularity", "no_rule": RULE, "max_turns": MAX_TURNS, "top_k": TOP_K,
         "drift_share": drift_share, "drifting_users": sum(p.drift_after is not None for p in plans),
         "reranker": use_reranker, "prior_m": settings.memory_settings.reranker.prior_m,
+        "prior_fade": policy.prior_fade,
         "profile_settings": profile.model_dump(),
         "warm": w, "cold": c, "AT_ratio": round(w["AT"] / c["AT"], 4) if c["AT"] else None,
         "drift_respected": round(drift_ok / drift_total, 4) if drift_total else None, "drift_sessions": drift_total,
         "invented_preferences": len(unbacked), "invented_examples": unbacked[:5], "repeats": repeats,
         "seconds": round(seconds, 1),
     }
+    # the same opening and target, warm against cold: which found it where the other did not
+    result["paired"] = {"warm_only": sum(x is not None and y is None for x, y in zip(warm, cold, strict=True)),
+                        "cold_only": sum(x is None and y is not None for x, y in zip(warm, cold, strict=True)),
+                        "neither": sum(x is None and y is None for x, y in zip(warm, cold, strict=True))}
     if episodes:
         result.update(warm_turns=warm, cold_turns=cold)
     result["floors"] = {

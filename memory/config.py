@@ -47,6 +47,9 @@ class ProfileSettings(BaseModel):
     implicit_negatives: bool = Field(
         True, description="an accepted item without attribute a is weak evidence against a"
     )
+    retire_on_change_of_mind: bool = Field(
+        True, description="a choice made before the person said they are done with one of its attributes is "
+        "no evidence any more (still an item chosen before)")
     item_weight: float = Field(
         0.0, ge=0, description="prior weight of the best neighbour of past choices (items chosen together; 0: off)")
     item_neighbours: int = Field(100, ge=0, description="neighbours of past choices that get an item weight")

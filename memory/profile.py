@@ -152,6 +152,8 @@ def build_profile(
     - Choices (and items named as examples) are weak evidence about their attributes, weighted
       by recency; an attribute shared by choices of at least ``established_sessions`` different
       sessions becomes a like, with the items as source. Below that it only nudges the prior.
+      A choice made before the person said they are done with one of its attributes is no
+      evidence any more (it is still an item chosen before).
     - Nothing else counts (answers to one search's questions are never lasting evidence).
 
     ``neighbours`` (``ItemNeighbours.scores``), with ``settings.item_weight`` > 0, adds an item
@@ -173,20 +175,26 @@ def build_profile(
     stated: dict[str, tuple[datetime, int, str]] = {}  # attribute → (when, +1/-1, how it was said)
     items: list[tuple[datetime, str]] = []
     for e in valid:
-        source = e.evidence_source
-        if e.kind in ("like", "dislike") and source == "stated":
+        if e.kind in ("like", "dislike") and e.evidence_source == "stated":
             for a in e.attribute_ids:
                 if a not in stated or e.valid_from >= stated[a][0]:
                     stated[a] = (e.valid_from, 1 if e.kind == "like" else -1, said_verb(e.text, e.kind))
-        elif e.kind == "like" and source in ("chosen", "named"):
+    for e in valid:
+        source = e.evidence_source
+        if e.kind == "like" and source in ("chosen", "named"):
+            if source == "chosen":
+                items.extend((e.valid_from, i) for i in e.item_ids)
+            if s.retire_on_change_of_mind and any(
+                    a in stated and stated[a][1] < 0 and stated[a][0] > e.valid_from for a in e.attribute_ids):
+                # A change of mind since ("I'm done with jazz"): what was chosen for it says
+                # nothing about taste now. Still remembered as chosen (not offered again).
+                continue
             w = e.confidence * _recency(e, now, s.half_life_days)
             for a in e.attribute_ids:
                 yes[a] = yes.get(a, 0.0) + w
                 sessions.setdefault(a, set()).add(e.session_id or e.id)
                 if source == "chosen":
                     by_attr.setdefault(a, []).extend((e.valid_from, i) for i in e.item_ids)
-            if source == "chosen":
-                items.extend((e.valid_from, i) for i in e.item_ids)
             if s.implicit_negatives and rates is not None:
                 has = set(e.attribute_ids)
                 for a in rates:

@@ -10,6 +10,8 @@ import typer
 from typer.testing import CliRunner
 
 from crs.evals.memory import (
+    HISTORY_PROFILES,
+    TUNED_FADES,
     TUNED_PROFILES,
     history_reference,
     measure_retrieval_latency,
@@ -17,6 +19,7 @@ from crs.evals.memory import (
     run_memory_eval,
 )
 from crs.memory import ProfileSettings
+from crs.reasoning.policy import PolicySettings
 from tests.conftest import require_data
 
 
@@ -73,12 +76,18 @@ def test_profile_settings_are_per_dataset_and_can_be_overridden(tmp_path: Path) 
     res = CliRunner().invoke(app, [*args, "--profile", '{"dislike_scale": 2.5}'])
     assert res.exit_code == 0, res.output
     used = json.loads(out.read_text())["profile_settings"]
+    assert json.loads(out.read_text())["prior_fade"] == TUNED_FADES["lastfm_star:popularity"]  # chosen on valid
     expected = ProfileSettings.model_validate({**TUNED_PROFILES["lastfm_star"].model_dump(), "dislike_scale": 2.5})
     assert used == expected.model_dump()
     for bad, message in (('{"dislike_scal": 2}', "dislike_scal"), ("[1]", "JSON object"),
                          ("{nope", "--profile"), ('{"like_scale": -1}', "like_scale")):
         res = CliRunner().invoke(app, [*args, "--profile", bad])
         assert res.exit_code == 2 and message in res.output, (bad, res.output)
+    res = CliRunner().invoke(app, [*args, "--prior-fade", "0.7"])
+    assert res.exit_code == 0 and json.loads(out.read_text())["prior_fade"] == 0.7, res.output
+    for bad in ("0", "1.5"):
+        res = CliRunner().invoke(app, [*args, "--prior-fade", bad])
+        assert res.exit_code == 2 and "--prior-fade must be in (0, 1]" in res.output, res.output
 
 
 @pytest.mark.slow
@@ -101,6 +110,10 @@ def test_person_protocol_reports_warm_against_cold_with_claims_and_drift(tmp_pat
     assert r["warm"]["episodes"] == r["cold"]["episodes"] == 18  # sessions 2..4 of each user
     assert len(r["warm_turns"]) == len(r["cold_turns"]) == 18  # episode by episode, for paired comparisons
     assert sum(t is not None for t in r["warm_turns"]) / 18 == pytest.approx(r["warm"]["SR@15"], abs=1e-3)
+    found = [(w is not None, c is not None) for w, c in zip(r["warm_turns"], r["cold_turns"], strict=True)]
+    assert r["paired"] == {"warm_only": found.count((True, False)), "cold_only": found.count((False, True)),
+                           "neither": found.count((False, False))}
+    assert r["prior_fade"] == PolicySettings().prior_fade
     assert r["drift_sessions"] > 0 and r["drift_respected"] == 1.0
     assert r["invented_preferences"] == 0 and r["repeats"] == 0
     assert set(r["floors"]) == {"warm_sr_at_least_cold", "warm_at_at_most_0.9_cold", "drift_respected_1.0",
@@ -114,6 +127,9 @@ def test_scpr_protocol_compares_with_the_whole_history_reference() -> None:
     r = run_memory_eval("lastfm", data_dir, users=10, sessions=3, seed=1, split="valid", latency_memories=0)
     assert r["protocol"] == "scpr" and r["engine"] == "popularity"
     assert r["history_reference"]["AT"] > 0 and "share_of_history_saving" in r
+    # the reference has settings of its own, tuned for a whole history, not the memory's
+    assert r["history_reference"]["profile_settings"] == HISTORY_PROFILES["lastfm:popularity"].model_dump()
+    assert r["history_reference"]["profile_settings"] != r["profile_settings"]
     assert r["floors"]["turns_25pct_fewer"] is None and r["floors"]["history_saving_90pct"] in (True, False, None)
 
 

@@ -459,19 +459,29 @@ class Engine:
         if state.wanted:
             wanted = np.isin(candidates, [g.item_index[i] for i in state.wanted])
             scores = scores + self.settings.want_weight * wanted
-        if (no_rule == "soft" and rej) or state.prior:
+        if no_rule == "soft" and rej:
             adjust = np.zeros(g.n_items)
-            if no_rule == "soft":
-                for r in rej:
-                    adjust[g.attr_items.row(r)] -= self.settings.rejection_weight
+            for r in rej:
+                adjust[g.attr_items.row(r)] -= self.settings.rejection_weight
+            scores = scores + adjust[candidates]
+        sure = scores  # what the decision rule and the question see
+        if state.prior:
+            adjust = np.zeros(g.n_items)
             for key, weight in state.prior:
                 attr = g.attr_index.get(key)
                 if attr is not None:
                     adjust[g.attr_items.row(attr)] += weight
                 else:
                     adjust[g.item_index[key[len(ITEM_PRIOR):]]] += weight
-            scores = scores + adjust[candidates]
-        weights = preference_weights(scores, self.settings.temperature)
+            prior = adjust[candidates]
+            # Memory is a guess about this search: each rejected list (after the first: one miss
+            # may be bad luck) shows it missed, so it counts less towards recommending again
+            # rather than asking; lists are still ranked with all of it.
+            missed = len(state.rejected_items) / self.settings.top_k - self.settings.prior_fade_after
+            fade = self.settings.prior_fade ** max(0.0, missed)
+            sure = scores + fade * prior if fade < 1.0 else scores + prior
+            scores = scores + prior
+        weights = preference_weights(sure, self.settings.temperature)
         if len(candidates) == 0:
             return TurnView(candidates, scores, weights, None, 0.0, None)
         question = _Question(g, found, weights, state.asked, acc)

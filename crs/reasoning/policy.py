@@ -56,6 +56,13 @@ class PolicySettings(BaseModel):
     max_questions: int = Field(4, ge=0, description="recommend after this many questions in a row")
     min_entropy: float = Field(0.05, ge=0, description="recommend when no question is this informative")
     options: int = Field(5, ge=0, description="values of the asked facet offered alongside the question")
+    prior_fade: float = Field(
+        0.5, gt=0, le=1, description="how much the remembered prior counts towards recommending rather than "
+        "asking: multiplied by this for every top_k items rejected in the session (lists are still ranked with "
+        "all of it; 1: never fade)")
+    prior_fade_after: float = Field(
+        1.0, ge=0, description="rejected lists (of top_k items) before the prior starts to fade: one miss may be "
+        "bad luck")
 
 
 class QuestionView(Protocol):
