@@ -19,6 +19,7 @@ from collections import Counter, OrderedDict
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -123,9 +124,14 @@ class ReflectiveMemory:
         self._guard = threading.Lock()
         self._local = threading.local()  # users whose lock this thread holds: no settling while holding it
         self.reflector = Reflector() if background else None
-        if self.reflector is not None and store is not None and self.settings.token_budget:
+        if store is not None and self.settings.token_budget:
             # load the tokenizer now, off the reply path: else the first retrieval waits seconds for it
-            self.reflector.submit("", lambda: encoding(self.settings.encoding))
+            # (with writes in their turns, on a thread of its own; encoding() loads it once)
+            load = partial(encoding, self.settings.encoding)
+            if self.reflector is not None:
+                self.reflector.submit("", load)
+            else:
+                threading.Thread(target=load, name="crs-tokenizer-load", daemon=True).start()
         self._rates = base_rates(graph) if graph is not None else None
         self._lookup = _value_index(graph) if graph is not None else None
         self._attr_names = {a.id: a.value for a in graph.attributes} if graph is not None else {}
