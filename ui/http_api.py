@@ -90,8 +90,8 @@ def create_app(
     box: dict[str, Any] = {"rec": recommender}
     # Turns get a pool of their own, a few threads wide (settings.serve.turn_threads): sixteen
     # turns sharing the interpreter lock at once each take sixteen times as long, while the same
-    # turns a few at a time finish in order (p95 117 -> 82 ms at 16 clients, the same throughput;
-    # benchmarks/out/api_load_turn_threads.json). Requests waiting for a thread cost nothing.
+    # turns a few at a time finish in order (p95 137 -> 97 ms at 16 clients, at a higher throughput;
+    # benchmarks/out/api_load_no_memory_threads{40,4}_quiet.json). Requests waiting for a thread cost nothing.
     turns: dict[str, anyio.CapacityLimiter] = {}
 
     async def on_turn_thread(fn: Any, *args: Any) -> Any:
