@@ -18,9 +18,11 @@ list holds F, F weighs nothing in the prior, and no reply claims it is liked);
 from __future__ import annotations
 
 import random
+import re
 import shutil
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -53,6 +55,22 @@ class _Person:
     chosen: list[str] = field(default_factory=list)  # item ids
     chosen_names: list[str] = field(default_factory=list)
 
+
+
+def _without_names(text: str, shown: Sequence[str], chosen: Sequence[str]) -> str:
+    """``text`` without the names of the items it shows (an item's name is no claim about the
+    person), except inside the names of past choices, which a reason may cite and the claims
+    check must see whole.
+
+    >>> _without_names("1. Mos Def (like Mos Def & Magoo, which you chose before)", ["Mos Def"], ["Mos Def & Magoo"])
+    '1.  (like Mos Def & Magoo, which you chose before)'
+    """
+    for name in shown:
+        kept = [c for c in chosen if name in c]
+        parts = re.split("(" + "|".join(re.escape(c) for c in sorted(kept, key=len, reverse=True)) + ")",
+                         text) if kept else [text]
+        text = "".join(p if p in kept else p.replace(name, "") for p in parts)
+    return text
 
 def _plans(graph: Any, users: int, sessions: int, seed: int, drift_share: float) -> list[_Plan]:
     rng = random.Random(seed)
@@ -110,9 +128,8 @@ def _episode(rec: Any, user: str, session: str, target: str, opening: str, perso
         reply = rec.act(user, session, {"type": "attributes", "accept": [opening]})
     success = None
     for turn in range(1, MAX_TURNS + 1):
-        said = reply.text
-        for r in reply.recommendations:  # an item's name is no claim about the person
-            said = said.replace(r.name, "")
+        said = _without_names(reply.text, [r.name for r in reply.recommendations],
+                              person.chosen_names if person is not None else ())
         texts += [said, *(r.why for r in reply.recommendations)]
         shown += [r.id for r in reply.recommendations]
         if reply.action not in ("ask", "recommend"):
