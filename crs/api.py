@@ -502,11 +502,24 @@ class Recommender:
         return bool(forget(user, memory)) if forget is not None else False
 
     def reset(self, user_id: str, session_id: str) -> None:
-        """Forget one conversation entirely (its checkpoints are deleted)."""
+        """Forget one conversation entirely (its checkpoints are deleted); the session id may be used
+        again for a new one.
+
+        What the old conversation said is still in long-term memory, under the session's id and
+        its turn numbers. The new conversation is told to count as the session's next part
+        (``#n``), as a "start over" inside it does: else its "I love jazz" in turn 1 would have the
+        id of the old one's and be taken for a replay of it, and a change of mind back to jazz
+        after "I'm done with jazz" would be lost.
+        """
         config = self._config(user_id, session_id)
         with self._across_workers(user_id), self._lock(config["configurable"]["thread_id"]):
+            record = (self.app.get_state(config).values or {}).get("memory_record") if self.memory else None
             self.checkpointer.delete_thread(config["configurable"]["thread_id"])
             self.transcripts.delete_thread(config["configurable"]["thread_id"])
+            if record and _left_memories(record):  # (only a greeting: nothing to tell apart, just deleted)
+                part = int(record.get("segment") or 0) + 1
+                self.app.update_state(config, {"memory_record": {"session_id": f"{session_id}#{part}",
+                                                                 "segment": part}}, as_node="reflect")
 
     def _config(self, user_id: str, session_id: str) -> RunnableConfig:
         user = _check_id("user_id", user_id)
@@ -525,6 +538,16 @@ class Recommender:
     def _user_lock(self, user_id: str) -> AbstractContextManager[threading.RLock]:
         """Held by each turn of a user and by forgetting them: forget-me waits for running turns."""
         return self._user_locks.hold(user_id)
+
+
+def _left_memories(record: dict[str, Any]) -> bool:
+    """Whether a conversation's memory record may have left memories under its session's id: it
+    was reflected, is a later part itself, or holds a turn with more than words that state nothing."""
+    from crs.memory.statements import find_statements
+
+    return bool(record.get("reflected_turn") or record.get("segment")) or any(
+        set(event) - {"turn", "message"} or find_statements(str(event.get("message") or ""))
+        for event in record.get("events") or ())
 
 
 def _done(snapshot: Any, request_id: str) -> bool:

@@ -5,7 +5,9 @@ reply cites them as a reason; they are still items chosen before (not offered ag
 from __future__ import annotations
 
 from datetime import timedelta
+from pathlib import Path
 
+from crs import Recommender, Settings
 from crs.kb import KnowledgeGraph
 from crs.memory import MemoryEntry, ProfileSettings, base_rates, build_profile
 from crs.memory.entry import utcnow
@@ -58,3 +60,18 @@ def test_only_choices_having_the_dropped_attribute_are_retired(toy_graph: Knowle
     prior = dict(p.prior)
     assert prior["genre:electronic"] > 0  # the other choice still counts...
     assert prior.get("decade:1950s", 0.0) <= 0  # ...and the jazz album pulls towards nothing
+
+
+def test_a_change_of_mind_back_in_a_reset_conversation_is_kept(tmp_path: Path) -> None:
+    """Telegram's /start and the demo reset a conversation and reuse its session id: what the new
+    conversation says in its turn 1 is new, not a replay of the old conversation's turn 1."""
+    rec = Recommender.from_settings(Settings(state_dir=tmp_path, embeddings=False))
+    rec.chat("tg-42", "chat-42", "I love jazz")
+    rec.reset("tg-42", "chat-42")
+    rec.chat("tg-42", "chat-42", "I'm done with jazz")
+    rec.reset("tg-42", "chat-42")
+    assert rec.state("tg-42", "chat-42") is None  # a reset conversation starts afresh
+    rec.chat("tg-42", "chat-42", "I love jazz")
+    held = {(m.kind, m.text) for m in rec.memories("tg-42") if m.kind != "session_summary"}
+    assert held == {("like", "Loves jazz.")}
+    assert "you said you love jazz" in rec.chat("tg-42", "another", "hi").text
