@@ -479,8 +479,9 @@ class Engine:
             # rather than asking; lists are still ranked with all of it.
             missed = len(state.rejected_items) / self.settings.top_k - self.settings.prior_fade_after
             fade = self.settings.prior_fade ** max(0.0, missed)
-            sure = scores + fade * prior if fade < 1.0 else scores + prior
-            scores = scores + prior
+            remembered = scores + prior
+            sure = remembered if fade >= 1.0 else scores + fade * prior
+            scores = remembered
         weights = preference_weights(sure, self.settings.temperature)
         if len(candidates) == 0:
             return TurnView(candidates, scores, weights, None, 0.0, None)
