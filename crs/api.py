@@ -516,10 +516,12 @@ class Recommender:
             record = (self.app.get_state(config).values or {}).get("memory_record") if self.memory else None
             self.checkpointer.delete_thread(config["configurable"]["thread_id"])
             self.transcripts.delete_thread(config["configurable"]["thread_id"])
-            if record and _left_memories(record):  # (only a greeting: nothing to tell apart, just deleted)
-                part = int(record.get("segment") or 0) + 1
-                self.app.update_state(config, {"memory_record": {"session_id": f"{session_id}#{part}",
-                                                                 "segment": part}}, as_node="reflect")
+            if record:
+                from crs.memory.session import next_part
+
+                following = next_part(record, session_id)
+                if following is not None:
+                    self.app.update_state(config, {"memory_record": following}, as_node="reflect")
 
     def _config(self, user_id: str, session_id: str) -> RunnableConfig:
         user = _check_id("user_id", user_id)
@@ -538,16 +540,6 @@ class Recommender:
     def _user_lock(self, user_id: str) -> AbstractContextManager[threading.RLock]:
         """Held by each turn of a user and by forgetting them: forget-me waits for running turns."""
         return self._user_locks.hold(user_id)
-
-
-def _left_memories(record: dict[str, Any]) -> bool:
-    """Whether a conversation's memory record may have left memories under its session's id: it
-    was reflected, is a later part itself, or holds a turn with more than words that state nothing."""
-    from crs.memory.statements import find_statements
-
-    return bool(record.get("reflected_turn") or record.get("segment")) or any(
-        set(event) - {"turn", "message"} or find_statements(str(event.get("message") or ""))
-        for event in record.get("events") or ())
 
 
 def _done(snapshot: Any, request_id: str) -> bool:

@@ -45,7 +45,7 @@ from crs.memory.reflection import (
     summary_candidate,
 )
 from crs.memory.reranker import RerankerBank, gumbel_top_m
-from crs.memory.session import SessionRecord, update_record
+from crs.memory.session import SessionRecord, part_id, update_record
 from crs.memory.statements import find_statements
 from crs.memory.store import MemoryHit, MemoryStore, MemoryStoreError, StoreCorrupted
 from crs.memory.tokens import encoding, fit_to_budget
@@ -346,7 +346,7 @@ class ReflectiveMemory:
             if record.events and (kind == "restart" or (record.dialogue is not None and turn < record.turns)):
                 self._reflect_later(user_id, record, carried=carried is not None)
                 segment = record.segment + 1
-                record = SessionRecord(user_id=user_id, session_id=f"{session_id}#{segment}", segment=segment,
+                record = SessionRecord(user_id=user_id, session_id=part_id(session_id, segment), segment=segment,
                                        reflected_turn=record.turns, token=record.token)
                 if carried is None:
                     user.records[session_id] = record

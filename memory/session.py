@@ -17,7 +17,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-__all__ = ["SessionRecord", "TurnEvent", "update_record"]
+from crs.memory.statements import find_statements
+
+__all__ = ["SessionRecord", "TurnEvent", "next_part", "part_id", "update_record"]
 
 #: the dialogue fields a record keeps: what the next turn's diff and the reflection read
 _SEEN = ("turn", "accepted", "rejected", "rejected_items", "seeds", "accepted_item", "question", "options")
@@ -141,6 +143,35 @@ def _user_text(state: Mapping[str, Any]) -> str | None:
             text = str(entry.get("content") or "")
             return None if text.startswith("[action]") else text
     return None
+
+
+def part_id(session_id: str, part: int) -> str:
+    """The source id of a session's memories in its ``part``-th part (after that many start-overs).
+
+    >>> part_id("s1", 0), part_id("s1", 2)
+    ('s1', 's1#2')
+    """
+    return session_id if part == 0 else f"{session_id}#{part}"
+
+
+def next_part(record: Mapping[str, Any], session_id: str) -> dict[str, Any] | None:
+    """The record a conversation deleted and started again under ``session_id`` begins with,
+    after one that carried ``record``: the session's next part, so that the new conversation's
+    turn 1 ("I love jazz") does not get the old turn 1's memory id and pass for a replay of it.
+    None when the old conversation can have left nothing in memory (a greeting only).
+
+    >>> next_part({"segment": 1, "reflected_turn": 3}, "s1")
+    {'session_id': 's1#2', 'segment': 2}
+    >>> next_part({"segment": 0, "events": [{"turn": 1, "message": "hi"}]}, "s1") is None
+    True
+    """
+    left = bool(record.get("reflected_turn") or record.get("segment")) or any(
+        set(event) - {"turn", "message"} or find_statements(str(event.get("message") or ""))
+        for event in record.get("events") or ())
+    if not left:
+        return None
+    part = int(record.get("segment") or 0) + 1
+    return {"session_id": part_id(session_id, part), "segment": part}
 
 
 def update_record(record: SessionRecord, state: Mapping[str, Any]) -> SessionRecord:
