@@ -37,10 +37,12 @@ from typing import Any
 import aiohttp
 import httpx
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _conversation import lines
+from _report import write_json
+
 FLOOR_P95_MS = 100.0
 TOKEN = "bench-token-123"
-GENRES = ["jazz", "rock", "pop", "folk", "electronic", "hip hop", "metal", "soul", "classical", "blues"]
-DECADES = ["60s", "70s", "80s", "90s", "2000s"]
 
 
 def free_port() -> int:
@@ -63,12 +65,12 @@ def start_server(home: Path, memory: bool, chroma_port: int | None = None,
                  turn_threads: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     settings = home / "crs.toml"
-    lines = [f"memory = {'true' if memory else 'false'}"]
+    toml = [f"memory = {'true' if memory else 'false'}"]
     if chroma_port is not None:
-        lines += ['memory_host = "127.0.0.1"', f"memory_port = {chroma_port}"]
+        toml += ['memory_host = "127.0.0.1"', f"memory_port = {chroma_port}"]
     if turn_threads is not None:
-        lines += ["[serve]", f"turn_threads = {turn_threads}"]
-    settings.write_text("\n".join(lines) + "\n", "utf-8")
+        toml += ["[serve]", f"turn_threads = {turn_threads}"]
+    settings.write_text("\n".join(toml) + "\n", "utf-8")
     env = {**os.environ, "HOME": str(home), "CRS_HOME": str(home / "crs"), "CRS_API_TOKENS": f"bench:{TOKEN}"}
     proc = subprocess.Popen([sys.executable, "-m", "crs.cli", "serve", "--port", str(port), "--settings",
                              str(settings)], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -116,11 +118,9 @@ def server_code() -> dict[str, object]:
 async def conversation(client: aiohttp.ClientSession, who: str, session: str, n: int) -> list[tuple[str, float]]:
     """One conversation; returns (kind, seconds) of each turn: ``text``, or ``accept`` for the
     pick that ends it (where long-term memory reflects on the session)."""
-    lines = [f"{GENRES[n % 10]} from the {DECADES[n // 10 % 5]}", "no", "yes", "just recommend something",
-             "why the first one?"]
     latencies: list[tuple[str, float]] = []
     last: dict[str, Any] = {}
-    for line in lines:
+    for line in lines(n):
         t0 = time.perf_counter()
         async with client.post("/v1/chat", json={"user_id": who, "session_id": session, "text": line}) as response:
             response.raise_for_status()
@@ -240,9 +240,7 @@ def main() -> None:
         "machine": {"python": platform.python_version(), "cpus": os.cpu_count(), "platform": platform.platform()},
     }
     print(json.dumps(result, indent=2))
-    if args.out is not None:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+    write_json(args.out, result)
     if not result["floor_met"]:
         raise SystemExit(f"p95 {p95:.1f} ms (median of {len(runs)} runs) is over the floor of {FLOOR_P95_MS:.0f} ms")
 

@@ -30,15 +30,13 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _conversation import DECADES, GENRES
 from _report import write_json
 
 from crs.api import Recommender, load_knowledge
 from crs.graphs.checkpoint import sqlite_checkpointer
 from crs.memory import ChromaMemoryStore, ReflectiveMemory
 from crs.settings import Settings
-
-GENRES = ["jazz", "rock", "pop", "folk", "electronic", "hip hop", "metal", "soul", "classical", "blues"]
-DECADES = ["60s", "70s", "80s", "90s", "2000s"]
 
 
 def conversation(rec: Recommender, user: str, session: str, seed: int) -> list[tuple[str, float, float]]:

@@ -14,20 +14,17 @@ import argparse
 import json
 import platform
 import statistics
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _conversation import lines
+from _report import write_json
+
 from crs import Recommender, Settings
-
-GENRES = ["jazz", "rock", "pop", "folk", "electronic", "hip hop", "metal", "soul", "classical", "blues"]
-DECADES = ["60s", "70s", "80s", "90s", "2000s"]
-
-
-def lines(n: int) -> list[str]:
-    return [f"{GENRES[n % 10]} from the {DECADES[n // 10 % 5]}", "no", "yes", "just recommend something",
-            "why the first one?"]
 
 
 def cpu_ms_per_turn(run: Callable[[int], None], conversations: int, repeat: int, offset: int) -> list[float]:
@@ -69,7 +66,7 @@ def main() -> None:
     graph = cpu_ms_per_turn(whole, args.conversations, args.repeat, 1000)
     alone = cpu_ms_per_turn(steps_only, args.conversations, args.repeat, 1000)
     result = {
-        "command": "python benchmarks/turn_cost_split.py " + " ".join(__import__("sys").argv[1:]),
+        "command": "python benchmarks/turn_cost_split.py " + " ".join(sys.argv[1:]),
         "turns_per_round": args.conversations * 5,
         "whole_turn_cpu_ms": round(statistics.median(graph), 3),
         "steps_alone_cpu_ms": round(statistics.median(alone), 3),
@@ -78,8 +75,7 @@ def main() -> None:
         "machine": {"python": platform.python_version(), "platform": platform.platform()},
     }
     print(json.dumps(result, indent=2))
-    if args.out is not None:
-        args.out.write_text(json.dumps(result, indent=2) + "\n", "utf-8")
+    write_json(args.out, result)
 
 
 if __name__ == "__main__":

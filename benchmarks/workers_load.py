@@ -35,13 +35,12 @@ import aiohttp
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from benchmarks._conversation import lines  # noqa: E402
 from benchmarks._report import write_json  # noqa: E402
 from tests.services import Chroma, Postgres, free_port  # noqa: E402
 from tests.workers_server import wait_ready, worker_pids  # noqa: E402
 
 FLOOR_RATIO = 1.6
-GENRES = ["jazz", "rock", "pop", "folk", "electronic", "hip hop", "metal", "soul", "classical", "blues"]
-DECADES = ["60s", "70s", "80s", "90s", "2000s"]
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
@@ -124,11 +123,6 @@ def start_serve(home: Path, settings: Path, workers: int) -> tuple[subprocess.Po
     return proc, url
 
 
-def _lines(n: int) -> list[str]:
-    return [f"{GENRES[n % 10]} from the {DECADES[n // 10 % 5]}", "no", "yes", "just recommend something",
-            "why the first one?"]
-
-
 async def user(client: aiohttp.ClientSession, who: str, n: int, turns: int, warm: asyncio.Barrier,
                latencies: list[float], errors: list[str]) -> None:
     async def turn(session: str, text: str, key: str) -> float | None:
@@ -150,7 +144,7 @@ async def user(client: aiohttp.ClientSession, who: str, n: int, turns: int, warm
     sent = 0
     conversation = 0
     while sent < turns:
-        for text in _lines(n + conversation):
+        for text in lines(n + conversation):
             if sent >= turns:
                 break
             took = await turn(f"c{conversation}", text, f"{who}-{sent}")
