@@ -138,15 +138,17 @@ def prune_due(saver: BaseCheckpointSaver[Any], step_before: int | None) -> bool:
     An SQLite prune is one indexed DELETE per table: every turn. Other savers prune when the
     step count crosses into a new block of :data:`PRUNE_EVERY_STEPS`; a turn advances fewer
     steps than the window checked, so no block is skipped, with no counter to keep anywhere
-    (several workers see the same steps in the checkpoint).
+    (several workers see the same steps in the checkpoint). The first block is not pruned:
+    a conversation's first turns have little to delete, and most conversations end within it.
 
     >>> from langgraph.checkpoint.memory import InMemorySaver
-    >>> [prune_due(InMemorySaver(), s) for s in (None, 0, 9, 10, 63, 64, 70, 74)]
-    [True, True, True, False, False, True, True, False]
+    >>> [prune_due(InMemorySaver(), s) for s in (None, 0, 9, 10, 63, 64, 70, 74, 128)]
+    [False, False, False, False, False, True, True, False, True]
     """
-    if isinstance(saver, SqliteSaver) or step_before is None:
+    if isinstance(saver, SqliteSaver):
         return True
-    return step_before % PRUNE_EVERY_STEPS < _MOST_STEPS_PER_TURN
+    return step_before is not None and step_before >= PRUNE_EVERY_STEPS and \
+        step_before % PRUNE_EVERY_STEPS < _MOST_STEPS_PER_TURN
 
 
 def prune_thread(saver: BaseCheckpointSaver[Any], thread_id: str, keep: int = KEEP_CHECKPOINTS) -> None:

@@ -10,7 +10,7 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 from crs import Recommender, Settings
-from crs.graphs.checkpoint import _CANNOT_PRUNE, prune_thread, sqlite_checkpointer, thread_id
+from crs.graphs.checkpoint import _CANNOT_PRUNE, PRUNE_EVERY_STEPS, prune_thread, sqlite_checkpointer, thread_id
 from crs.graphs.steps import TRANSCRIPT_WINDOW, TurnSteps
 from crs.kb import KnowledgeGraph
 
@@ -132,17 +132,28 @@ class _PruningSaver(InMemorySaver):
 
 
 def test_other_savers_prune_through_their_own_api(toy_graph: KnowledgeGraph, toy_catalog, settings, caplog) -> None:
+    _PruningSaver.calls.clear()
     rec = Recommender(toy_graph, vocabulary=toy_catalog.vocabulary, settings=settings, checkpointer=_PruningSaver())
-    rec.chat("ann", "s", "jazz")
+    config = {"configurable": {"thread_id": thread_id("ann", "s")}}
+    steps = []
+    for n in range(40):
+        rec.chat("ann", "s", LINES[n % len(LINES)])
+        steps.append(rec.app.get_state(config).metadata["step"])
+        if _PruningSaver.calls:
+            break
+    # not in the first block of steps (a conversation's first turns have little to prune), then once
+    assert steps[-2] >= PRUNE_EVERY_STEPS > steps[-3]
     assert _PruningSaver.calls == [([thread_id("ann", "s")], "keep_latest")]
-    assert rec.transcript("ann", "s")[0]["content"] == "jazz"  # the log is a file of its own for this saver
+    assert rec.transcript("ann", "s")[0]["content"] == LINES[0]  # the log is a file of its own for this saver
     assert (settings.state_dir / "transcripts.sqlite").is_file()
     # a saver that cannot prune says so once and keeps working
     _CANNOT_PRUNE.discard(InMemorySaver)
     plain = Recommender(toy_graph, vocabulary=toy_catalog.vocabulary, settings=settings, checkpointer=InMemorySaver())
     with caplog.at_level(logging.WARNING, logger="crs.graphs.checkpoint"):
-        plain.chat("bob", "s", "jazz")
-        plain.chat("bob", "s", "no")
+        for n in range(60):  # two prunes due, or more
+            plain.chat("bob", "s", LINES[n % len(LINES)])
+    assert plain.app.get_state({"configurable": {"thread_id": thread_id("bob", "s")}}).metadata["step"] > \
+        2 * PRUNE_EVERY_STEPS
     assert [r.message for r in caplog.records].count(
         "InMemorySaver cannot prune old checkpoints; every checkpoint of a conversation is kept") == 1
-    assert plain.state("bob", "s").turn == 2
+    assert plain.transcript("bob", "s")[-2]["content"] == LINES[59 % len(LINES)]
