@@ -359,28 +359,34 @@ class Recommender:
             parsed = _ACTION.validate_python(action)
         except ValidationError as exc:
             raise InvalidInput(f"not a valid action: {exc.errors()[0]['msg']}") from None
-        if request_id is not None:  # a retried press may no longer fit the state it changed
-            snapshot = self.app.get_state(self._config(user_id, session_id))
-            if _done(snapshot, request_id):
-                return Reply.model_validate(snapshot.values["reply"])
-        dialogue = self.state(user_id, session_id)
-        try:
-            feedback = to_feedback(parsed, dialogue)
-            self.engine.validate(feedback)
-        except (NoPendingQuestion, KBError) as exc:
-            raise InvalidInput(str(exc)) from None
-        return self._turn(user_id, session_id, {"message": None, "feedback": feedback.to_dict()}, request_id)
+
+        def update(before: Any) -> dict[str, Any]:
+            # checked against the state the turn will run on (read under the conversation's lock)
+            data = before.values.get("dialogue") if before.values else None
+            try:
+                feedback = to_feedback(parsed, DialogueState.from_dict(data) if data else None)
+                self.engine.validate(feedback)
+            except (NoPendingQuestion, KBError) as exc:
+                raise InvalidInput(str(exc)) from None
+            return {"message": None, "feedback": feedback.to_dict()}
+
+        return self._turn(user_id, session_id, update, request_id)
 
     def answer(self, user_id: str, session_id: str, yes: bool) -> Reply:
         return self.act(user_id, session_id, AnswerQuestion(yes=yes))
 
-    def _turn(self, user_id: str, session_id: str, update: dict[str, Any], request_id: str | None = None) -> Reply:
+    def _turn(self, user_id: str, session_id: str, update: dict[str, Any] | Callable[[Any], dict[str, Any]],
+              request_id: str | None = None) -> Reply:
+        """Run one turn under the conversation's locks. ``update`` is the graph's input, or makes
+        it from the state before the turn (read once, here, under the locks)."""
         config = self._config(user_id, session_id)
         tid = config["configurable"]["thread_id"]
         with self._user_lock(user_id), self._across_workers(user_id), self._lock(tid):
             before = self.app.get_state(config)
             if request_id is not None and _done(before, request_id):
                 return Reply.model_validate(before.values["reply"])  # a retry of the last turn: not run twice
+            if callable(update):
+                update = update(before)
             try:
                 # Durability "exit": the checkpoint is written once, after the whole turn, with the
                 # request's id in its metadata (so a retried request is known).

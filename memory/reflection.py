@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import numpy as np
@@ -75,6 +75,9 @@ class ReflectionResult:
     merged: list[str]
     superseded: list[str]
     skipped: list[str]
+    #: every memory of the user once the candidates are in (valid or not): a profile is built
+    #: from it without reading the store again
+    entries: list[MemoryEntry] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, int]:
         return {"added": len(self.added), "merged": len(self.merged),
@@ -280,6 +283,7 @@ def apply_candidates(
     # Closed and merged entries are written before the new ones (see the supersede note above).
     handle.upsert(list(changed.values()))
     handle.upsert(list(new.values()))
+    result.entries = list(existing.values())
     return result
 
 

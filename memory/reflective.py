@@ -472,7 +472,8 @@ class ReflectiveMemory:
         result = apply_candidates(handle, record.session_id, candidates,
                                   merge_threshold=self.settings.merge_threshold, now=self.clock())
         with self._held(record.user_id, settle=False) as user:
-            user.profile = None
+            # the memories as just written: no second read of the store
+            user.profile = self._build_profile(record.user_id, [e for e in result.entries if e.valid_to is None])
             self._write_profile(record.user_id)
         return result
 
@@ -522,11 +523,13 @@ class ReflectiveMemory:
         store = self._require_store()
         with self._held(user_id) as user:
             if user.profile is None:
-                entries = store.for_user(user_id).entries(valid_only=True)
-                user.profile = build_profile(user_id, entries, rates=self._rates, settings=self.settings.profile,
-                                             names=self._attr_names, item_names=self._item_names, now=self.clock(),
-                                             memory_budget=self.settings.token_budget, neighbours=self._neighbours)
+                user.profile = self._build_profile(user_id, store.for_user(user_id).entries(valid_only=True))
             return user.profile
+
+    def _build_profile(self, user_id: str, entries: list[MemoryEntry]) -> Profile:
+        return build_profile(user_id, entries, rates=self._rates, settings=self.settings.profile,
+                             names=self._attr_names, item_names=self._item_names, now=self.clock(),
+                             memory_budget=self.settings.token_budget, neighbours=self._neighbours)
 
     def _write_profile(self, user_id: str) -> None:
         """Persist the derived profile (for inspection and export); forget-me deletes it."""
