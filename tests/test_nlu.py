@@ -343,6 +343,39 @@ def test_a_name_part_shared_by_two_shown_items_names_neither(nlu: OfflineNLU) ->
     check(nlu, "Miles Davis", NLUContext(recommended=("kob", "thr")), Feedback(accept_item="kob"))
 
 
+@pytest.mark.parametrize("text", [
+    "something else", "something new", "Not today.", "not this time", "let's try something different",
+    "not quite", "hmm, not really feeling these", "I've heard them all", "nah, something different",
+])
+def test_turning_down_in_other_words_is_a_no(nlu: OfflineNLU, text: str) -> None:
+    check(nlu, text, ASK, reject("genre:jazz"))  # "Still in the mood for jazz?" "Not today."
+    check(nlu, text, SHOWN, Feedback(reject_items=("kob", "thr", "cl")))
+
+
+@pytest.mark.parametrize("text", [
+    "more", "more?", "show me more", "others please", "any others?", "other options", "different ones",
+    "next", "what else do you have?", "ok, show me more", "next question",
+])
+def test_asking_for_more_turns_the_list_down_and_asks_for_the_next(nlu: OfflineNLU, text: str) -> None:
+    check(nlu, text, SHOWN, Feedback(reject_items=("kob", "thr", "cl"), intent="recommend_now"))
+    check(nlu, text, ASK, Feedback(intent="inform"))  # to a question: skipped, like "I don't mind"
+
+
+def test_a_wish_instead_turns_down_the_question_or_the_list(nlu: OfflineNLU) -> None:
+    check(nlu, "I want rock instead", ASK, Feedback(accept_attributes=("genre:rock",),
+                                                    reject_attributes=("genre:jazz",)))
+    check(nlu, "rock instead", SHOWN, Feedback(accept_attributes=("genre:rock",), reject_items=("kob", "thr", "cl")))
+    check(nlu, "jazz instead of rock", ASK, Feedback(accept_attributes=("genre:jazz",),
+                                                     reject_attributes=("genre:rock",)))
+
+
+def test_something_else_with_a_wish_is_the_wish(nlu: OfflineNLU) -> None:
+    check(nlu, "something else, maybe rock", SHOWN, Feedback(accept_attributes=("genre:rock",),
+                                                            reject_items=("kob", "thr", "cl")))
+    check(nlu, "more rock", SHOWN, accept("genre:rock"))  # "more" before a wish is no answer
+    check(nlu, "more rock", ASK, accept("genre:rock"))
+
+
 def test_none_of_these_with_a_question_rejects_the_question_and_options(nlu: OfflineNLU) -> None:
     check(nlu, "none of these", ASK, reject("genre:jazz", "genre:rock", "genre:electronic"))
     check(nlu, "neither", ASK, reject("genre:jazz", "genre:rock", "genre:electronic"))

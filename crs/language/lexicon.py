@@ -103,8 +103,9 @@ REAL_WORDS = _words(
 )
 
 #: kind of a grammar phrase → its phrases. An answer's arg says how sure it is ("yes",
-#: "weak_yes", "no", "cond_no", "cond_neutral", "cond_skip"); "cond" ones are answers only
-#: when no mention follows them (otherwise "no jazz" would be an answer, not a negation).
+#: "weak_yes", "no", "more", "cond_no", "cond_neutral", "cond_skip", "cond_more"); "cond" ones
+#: are answers only when no mention follows them (otherwise "no jazz" would be an answer, not a
+#: negation). "more" is a "no" that also asks for the next list at once.
 _GRAMMAR: Mapping[tuple[str, str], str] = {
     ("boundary", ""): "but|however|although|though|whereas|instead",
     ("conj", ""): "and|or|nor|plus|as well as",
@@ -132,7 +133,27 @@ _GRAMMAR: Mapping[tuple[str, str], str] = {
         "i think so|i believe so|think so|sounds right|thats right|right"
     ),
     ("answer", "weak_yes"): "ok|okay|alright|all right|fine|good|great|cool|nice|perfect|i guess|i suppose",
-    ("answer", "no"): "nope|nah|no way|no thanks|no thank you|i dont think so|i think not|negative|not for me",
+    ("answer", "no"): (
+        "nope|nah|no way|no thanks|no thank you|i dont think so|i think not|negative|not for me|"
+        # "not this": the question's answer, or the shown list turned down
+        "not today|not now|not right now|not this time|not tonight|not at the moment|not quite|"
+        "something else|something different|something new|try something else|try something different|"
+        "lets try something else|lets try something different|lets do something different|"
+        "not feeling it|not feeling these|not feeling those|not feeling them|not really feeling it|"
+        "not really feeling these|not really feeling those|not really feeling them|"
+        "heard them all|heard them|heard those|heard these|ive heard them all|ive heard them|"
+        "ive heard those|ive heard these|i know them|i know these|i know those|know them all|"
+        "i know them all|already heard them|already know them|seen them all"
+    ),
+    # the shown list turned down, and another one asked for at once ("no" to a pending question)
+    ("answer", "more"): (
+        "show me more|show more|more please|some more|any more|anymore|more options|more choices|"
+        "more suggestions|more recommendations|others|others please|any others|other ones|"
+        "other options|different ones|next|next ones|next please|what else|what else do you have|"
+        "what else have you got|what else you got|anything else|got anything else|show me others|"
+        "show me other ones|show me different ones|give me more|give me others"
+    ),
+    ("answer", "cond_more"): "more",  # alone; "more upbeat" is a wish, not an answer
     ("answer", "cond_no"): "no|not really|not at all|i dont|not much|i do not",
     ("answer", "cond_neutral"): (
         "i dont mind|dont mind|whatever|not sure|im not sure|maybe|perhaps|dunno|i dont know|"
@@ -155,7 +176,10 @@ _GRAMMAR: Mapping[tuple[str, str], str] = {
         "start over|restart|reset|new search|start again|begin again|from scratch|start fresh|"
         "clear all|clear everything|forget everything|new conversation|another search"
     ),
-    ("intent", "why"): "why|how come|what makes|explain|whats the reason|reason",
+    ("intent", "why"): (
+        "why|how come|what makes|explain|whats the reason|reason|what do you mean|what does that mean|"
+        "what does it mean|whats that mean|meaning"
+    ),
     ("greet", ""): (
         "hi|hello|hey|hiya|howdy|yo|greetings|good morning|good afternoon|good evening|hey there|"
         "hi there|hello there|heya|sup|whats up"

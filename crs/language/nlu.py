@@ -23,7 +23,9 @@ Conventions worth knowing:
   ("oh, yes"), not inside one ("do you have anything by ...").
 * yes / no / "it" / "none of these" refer to ``context.question`` when one is pending,
   otherwise to the shown items ("yes" and "I'll take it" accept a single shown item; "no"
-  and "none of these" reject every shown item).
+  and "none of these" reject every shown item). "Something else", "not today" and "I've heard
+  them all" are a "no"; "show me more", "others", "next" are a "no" to the shown items that
+  asks for the next list at once (to a pending question they skip it, like "I don't mind").
 * The intent is the main act of the message and ids found in it are kept: ``restart`` keeps
   the attributes (the start of the new search), ``why`` keeps only ``about_item``, and
   accepting an item turns ``recommend_now`` into ``inform``.
@@ -421,7 +423,7 @@ def _resolve_answer(reading: _Reading) -> str | None:
 
 
 def _answer_of(reading: _Reading, event: _Event) -> str | None:
-    if event.arg in ("yes", "no"):
+    if event.arg in ("yes", "no", "more"):
         return event.arg
     if event.arg == "weak_yes":  # "ok", "great": an answer only when nothing else is said
         rest = range(event.end, len(reading.raw))
@@ -430,7 +432,7 @@ def _answer_of(reading: _Reading, event: _Event) -> str | None:
         return "yes" if not others and all(w in STOPWORDS for w in words) else None
     if reading.mention_at(event.end, words=True):
         return None
-    return "no" if event.arg == "cond_no" else "neutral"
+    return {"cond_no": "no", "cond_more": "more"}.get(event.arg, "neutral")
 
 
 def _assemble(reading: _Reading, answer: str | None, context: NLUContext) -> Feedback:
@@ -456,6 +458,11 @@ def _assemble(reading: _Reading, answer: str | None, context: NLUContext) -> Fee
 
     if answer in ("yes", "no"):
         refer(answer == "yes")
+    elif answer == "more" and context.question is None and context.recommended:
+        refer(False)
+        intents.append("recommend_now")  # "show me more": the next list, not another question
+    elif answer == "more":
+        answer = "neutral"  # "next (question)": this one is skipped, nothing is turned down
     polarity, mentioned, cued = "pos", False, False
     for event in reading.events():
         kind = event.kind
@@ -493,6 +500,9 @@ def _assemble(reading: _Reading, answer: str | None, context: NLUContext) -> Fee
             intents.append(event.arg)
         elif kind in ("greet", "thanks"):
             flags.add(kind)
+    if answer is None and "instead" in reading.raw and any(attrs.values()) and not (
+            context.question is not None and context.question in attrs):
+        refer(False)  # "rock instead": the question asked, or the list shown, is turned down
     return _feedback(attrs, items, intents, flags, answer, asked=context.question is not None, seeds=seeds,
                      wanted=wanted, follow_up=_asks_about(reading, answer))
 
