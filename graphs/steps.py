@@ -390,12 +390,14 @@ class TurnSteps:
             action = Action(kind=data["kind"], candidates=len(self.engine.view(dialogue).candidates))
         if action.kind == "explain" and item is not None:
             recs = (self.engine.explain(dialogue, item),)
+        unclear = action.kind == "clarify" and not state.get("problem")  # a message not understood
         plan = ReplyPlan(
             kind=action.kind, turn=dialogue.turn, candidates=action.candidates,
-            attribute=action.attribute, options=action.options, recommendations=recs,
-            accepted=dialogue.accepted, item=item, problem=state.get("problem"),
-            examples=self.examples, confirm=confirm, seeds=dialogue.seeds, **self._reply_context(state),
-            **self._acknowledged(state, action.kind),
+            attribute=dialogue.question if unclear else action.attribute, options=action.options,
+            recommendations=recs, accepted=dialogue.accepted, item=item, problem=state.get("problem"),
+            examples=self.examples, confirm=confirm, seeds=dialogue.seeds,
+            shown=len(dialogue.recommended) if unclear and dialogue.accepted_item is None else 0,
+            **self._reply_context(state), **self._acknowledged(state, action.kind),
         )
         reply = self._write(plan)
         if reply.action in _KEEPS_OPEN:

@@ -88,3 +88,29 @@ def test_the_open_question_or_list_stays_open_after_clarify_explain_and_error(re
     followed = rec.chat("cy", "s", "and the second?")
     assert followed.action == "explain" and followed.recommendations[0].id == shown.recommendations[1].id
     assert rec.state("cy", "s").accepted_item is None  # nothing was chosen
+
+
+def test_a_message_not_understood_gets_the_open_question_again_or_how_to_pick(rec: Recommender) -> None:
+    asked = rec.chat("di", "s", "some rock from the 70s")
+    assert asked.action == "ask" and asked.question is not None
+    unclear = rec.chat("di", "s", "what about tuesdays")
+    assert unclear.action == "clarify"
+    assert asked.question.value in unclear.text and "?" in unclear.text  # the question, asked again
+    shown = rec.chat("di", "s", "just recommend something")
+    assert len(shown.recommendations) > 1
+    which = rec.chat("di", "s", "yes")  # yes to a list of several: which one?
+    assert which.action == "clarify" and "Which one?" in which.text and "'the first one'" in which.text
+    assert [r.id for r in which.open_recommendations] == [r.id for r in shown.recommendations]
+
+
+def test_no_wish_at_the_start_gets_a_question_not_a_complaint(rec: Recommender) -> None:
+    reply = rec.chat("ed", "s", "I'm not sure what I want")
+    assert reply.action == "ask" and reply.question is not None
+
+
+def test_show_me_more_shows_other_items(rec: Recommender) -> None:
+    rec.chat("fa", "s", "some rock")
+    first = rec.chat("fa", "s", "just recommend something")
+    more = rec.chat("fa", "s", "show me more")
+    assert more.action == "recommend"
+    assert not {r.id for r in first.recommendations} & {r.id for r in more.recommendations}

@@ -143,8 +143,12 @@ def test_answers_combined_with_mentions_and_options(nlu: OfflineNLU, text: str, 
 def test_answers_without_anything_to_answer_are_unknown(nlu: OfflineNLU) -> None:
     check(nlu, "yes", NONE, UNKNOWN)
     check(nlu, "yes", SHOWN, UNKNOWN)  # which of the three?
-    check(nlu, "doesn't matter", NONE, UNKNOWN)
     check(nlu, "either", SHOWN, UNKNOWN)
+
+
+@pytest.mark.parametrize("text", ["doesn't matter", "whatever", "I'm not sure what I want", "no idea", "anything"])
+def test_no_wish_at_the_start_lets_the_bot_lead(nlu: OfflineNLU, text: str) -> None:
+    check(nlu, text, NONE, Feedback(intent="inform"))  # the policy asks its best question (not "didn't catch")
 
 
 def test_answer_words_inside_a_sentence_are_not_answers(nlu: OfflineNLU) -> None:

@@ -170,7 +170,9 @@ _GRAMMAR: Mapping[tuple[str, str], str] = {
         "what have you got|what you got|what do you got|give me something|give me some|"
         "give me one|just pick|pick something|pick one|pick for me|go ahead|any ideas|"
         "whatever you think|you choose|you decide|you pick|im feeling lucky|feeling lucky|"
-        "show results|show them|let me see|lets see|just show|hit me"
+        "show results|show them|let me see|lets see|just show|hit me|whats popular|what is popular|"
+        "something popular|anything popular|the popular ones|most popular|whats hot|whats good|"
+        "your favorites|your favourites|your favorite|your favourite|top picks|best of"
     ),
     ("intent", "restart"): (
         "start over|restart|reset|new search|start again|begin again|from scratch|start fresh|"

@@ -64,6 +64,7 @@ class ReplyPlan:
     seeds: tuple[str, ...] = ()  # item ids named as examples this session ("like Kind of Blue")
     understood: tuple[str, ...] = ()  # attribute ids this message asked for, acknowledged briefly
     understood_not: tuple[str, ...] = ()  # attribute ids this message ruled out
+    shown: int = 0  # items of the last list still on screen, waiting for a pick
 
 
 class Responder(Protocol):
@@ -402,12 +403,7 @@ class TemplateNLG:
                                                 facet=question.facet), kind, voice, k)
             return self._decorate(self._fmt("confirm", k, voice, value=value, facet=question.facet), kind, voice, k)
         if kind == "ask" and question is not None:
-            spec = self.vocabulary.facets.get(question.facet) if self.vocabulary else None
-            label = spec.label if spec is not None and spec.label else question.facet
-            if spec is not None and spec.question:
-                asked = fill(spec.question, value=self._ask_value(question.attribute), facet=question.facet)
-            else:
-                asked = self._fmt("ask_default", k, voice, value=question.value, facet=label)
+            asked, label = self._question_text(question.attribute, k, voice)
             if ": {question}" in self._pick("ask", k, voice):
                 asked = asked[:1].lower() + asked[1:]  # "Tell me, hon: are you in the mood ...?"
             text = self._fmt("ask", k, voice, question=asked, value=question.value, facet=label)
@@ -464,9 +460,26 @@ class TemplateNLG:
             text = self._fmt("nothing_left", k, voice, accepted=accepted)
         elif kind == "thanks":
             text = self._fmt("thanks", k, voice)
+        elif kind == "clarify" and plan.attribute is not None and plan.attribute in graph.attr_index:
+            # what was not understood answered an open question: ask it again
+            attr = graph.attributes[graph.attr_index[plan.attribute]]
+            asked, label = self._question_text(plan.attribute, k, voice)
+            text = self._fmt("clarify_question", k, voice, question=asked, value=attr.value, facet=label)
+        elif kind == "clarify" and plan.shown:
+            text = self._fmt("clarify_list", k, voice, n=plan.shown)
         else:
             text = self._fmt("clarify", k, voice, examples=self.examples(plan))
         return self._decorate(text, kind, voice, k)
+
+    def _question_text(self, attribute: str, k: int, voice: Voice) -> tuple[str, str]:
+        """The question about one attribute (the catalog's wording for its facet, else the voice's),
+        and the facet's label."""
+        attr = self.graph.attributes[self.graph.attr_index[attribute]]
+        spec = self.vocabulary.facets.get(attr.facet) if self.vocabulary else None
+        label = spec.label if spec is not None and spec.label else attr.facet
+        if spec is not None and spec.question:
+            return fill(spec.question, value=self._ask_value(attribute), facet=attr.facet), label
+        return self._fmt("ask_default", k, voice, value=attr.value, facet=label), label
 
     def _decorate(self, text: str, kind: str, voice: Voice, k: int) -> str:
         """Openers and closers for a chatty voice; emoji as the voice uses them."""

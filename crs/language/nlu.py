@@ -503,7 +503,8 @@ def _assemble(reading: _Reading, answer: str | None, context: NLUContext) -> Fee
     if answer is None and "instead" in reading.raw and any(attrs.values()) and not (
             context.question is not None and context.question in attrs):
         refer(False)  # "rock instead": the question asked, or the list shown, is turned down
-    return _feedback(attrs, items, intents, flags, answer, asked=context.question is not None, seeds=seeds,
+    return _feedback(attrs, items, intents, flags, answer, asked=context.question is not None,
+                     shown=bool(context.recommended), seeds=seeds,
                      wanted=wanted, follow_up=_asks_about(reading, answer))
 
 
@@ -552,7 +553,8 @@ def memory_intent(text: str) -> Intent | None:
 
 
 def _feedback(attrs: dict[str, bool], items: dict[str, bool], intents: list[str], flags: set[str],
-              answer: str | None, *, asked: bool, seeds: Sequence[str] = (), wanted: Sequence[str] = (),
+              answer: str | None, *, asked: bool, shown: bool = False, seeds: Sequence[str] = (),
+              wanted: Sequence[str] = (),
               follow_up: bool = False) -> Feedback:
     accept = tuple(a for a, ok in attrs.items() if ok)
     reject = tuple(a for a, ok in attrs.items() if not ok)
@@ -568,7 +570,7 @@ def _feedback(attrs: dict[str, bool], items: dict[str, bool], intents: list[str]
     if "recommend_now" in intents and accept_item is None:
         intent = "recommend_now"
     elif accept or reject or accept_item or reject_items or seeds or wanted or "skip" in flags or (
-            answer == "neutral" and asked):
+            answer == "neutral" and (asked or not shown)):  # "no idea" at the start: the bot leads
         intent = "inform"
     elif "thanks" in flags:
         intent = "thanks"

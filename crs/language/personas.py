@@ -76,6 +76,9 @@ ACTS: dict[str, frozenset[str]] = {
     "restart": frozenset({"examples", "item", "items"}),
     "nothing_left": frozenset({"accepted", "item", "items"}),
     "clarify": frozenset({"examples", "item", "items"}),
+    # not understood while a question is open (asked again), or while a list waits for a pick
+    "clarify_question": frozenset({"question", "value", "facet", "item", "items"}),
+    "clarify_list": frozenset({"n", "item", "items"}),
     "thanks": frozenset(),
     "understood": frozenset({"understood"}),  # what a message asked for, acknowledged first
     "explain_question": frozenset({"value", "facet", "n", "item", "items"}),  # "why?" before any list
@@ -121,6 +124,8 @@ class PersonaTemplates(BaseModel):
     restart: tuple[str, ...] | None = None
     nothing_left: tuple[str, ...] | None = None
     clarify: tuple[str, ...] | None = None
+    clarify_question: tuple[str, ...] | None = None
+    clarify_list: tuple[str, ...] | None = None
     thanks: tuple[str, ...] | None = None
     understood: tuple[str, ...] | None = None
     explain_question: tuple[str, ...] | None = None
