@@ -137,7 +137,7 @@ _GRAMMAR: Mapping[tuple[str, str], str] = {
         "nope|nah|no way|no thanks|no thank you|i dont think so|i think not|negative|not for me|"
         # "not this": the question's answer, or the shown list turned down
         "not today|not now|not right now|not this time|not tonight|not at the moment|not quite|"
-        "something else|something different|something new|try something else|try something different|"
+        "something else|something different|try something else|try something different|"
         "lets try something else|lets try something different|lets do something different|"
         "not feeling it|not feeling these|not feeling those|not feeling them|not really feeling it|"
         "not really feeling these|not really feeling those|not really feeling them|"
