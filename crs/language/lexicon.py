@@ -143,7 +143,7 @@ _GRAMMAR: Mapping[tuple[str, str], str] = {
         "not really feeling these|not really feeling those|not really feeling them|"
         "heard them all|heard them|heard those|heard these|ive heard them all|ive heard them|"
         "ive heard those|ive heard these|i know them|i know these|i know those|know them all|"
-        "i know them all|already heard them|already know them|seen them all"
+        "i know them all|already heard them|already know them"
     ),
     # the shown list turned down, and another one asked for at once ("no" to a pending question)
     ("answer", "more"): (
@@ -170,18 +170,13 @@ _GRAMMAR: Mapping[tuple[str, str], str] = {
         "what have you got|what you got|what do you got|give me something|give me some|"
         "give me one|just pick|pick something|pick one|pick for me|go ahead|any ideas|"
         "whatever you think|you choose|you decide|you pick|im feeling lucky|feeling lucky|"
-        "show results|show them|let me see|lets see|just show|hit me|whats popular|what is popular|"
-        "something popular|anything popular|the popular ones|most popular|whats hot|whats good|"
-        "your favorites|your favourites|your favorite|your favourite|top picks|best of"
+        "show results|show them|let me see|lets see|just show|hit me"
     ),
     ("intent", "restart"): (
         "start over|restart|reset|new search|start again|begin again|from scratch|start fresh|"
         "clear all|clear everything|forget everything|new conversation|another search"
     ),
-    ("intent", "why"): (
-        "why|how come|what makes|explain|whats the reason|reason|what do you mean|what does that mean|"
-        "what does it mean|whats that mean|meaning"
-    ),
+    ("intent", "why"): "why|how come|what makes|explain|whats the reason|reason",
     ("greet", ""): (
         "hi|hello|hey|hiya|howdy|yo|greetings|good morning|good afternoon|good evening|hey there|"
         "hi there|hello there|heya|sup|whats up"

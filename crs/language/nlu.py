@@ -196,7 +196,9 @@ class OfflineNLU:
     def _grammar_typos(self, raw: list[str], names: _Names) -> list[str]:
         """Misspelt function words put right ("noting here" → "nothing here", "sre" → "sure"),
         so that "none of tese" is not read as music: a word of three letters or more that is no
-        catalog word nor shown name and is one edit from exactly one grammar word."""
+        catalog word nor shown name and is one edit from exactly one grammar word, which does not name
+        an attribute itself ("meal" is no typo of the grammar's "mean" where a tag is called "mean":
+        it may be "metal")."""
         named = {t for key in names for t in key}
         out = list(raw)
         for k, token in enumerate(raw):
@@ -204,7 +206,7 @@ class OfflineNLU:
                     or token in named or stem(token) in self._lexicon.words):
                 continue
             hits = process.extract(token, _TYPO_TARGETS, scorer=OSA.distance, score_cutoff=1, limit=2)
-            if len(hits) == 1:
+            if len(hits) == 1 and not self._lexicon.match([stem(hits[0][0])], 0):
                 out[k] = hits[0][0]
         return out
 
