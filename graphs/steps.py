@@ -28,6 +28,7 @@ __all__ = ["ChoiceMemory", "MemoryHooks", "RecallingMemory", "SessionMemory", "T
            "VisibleMemory"]
 
 _HISTORY_TURNS = 8  # recent turns handed to the reply writer (an LLM prompt's budget cuts further)
+_UNDO_STEPS = 2  # answers "go back" can undo, one at a time (each is a copy of the dialogue in the state)
 #: transcript lines the state keeps: the reply writer's history and more. A checkpoint then stays
 #: the same size however long the conversation; the whole conversation is in the transcript log.
 TRANSCRIPT_WINDOW = 2 * _HISTORY_TURNS
@@ -50,6 +51,8 @@ class TurnState(TypedDict, total=False):
     chosen_before: list[str]  # items this user chose in earlier sessions (from memory, at recall)
     confirming_forget: bool  # "forget everything about me" was asked; the next "yes" confirms it
     memory_record: dict[str, Any] | None  # long-term memory's record of this session's turns not yet reflected
+    previous: list[dict[str, Any]]  # the dialogue before each of the last few answers, newest last ("go back")
+    undone: bool | None  # this turn's "go back": True if a step was undone, False if there was none
 
 
 class MemoryHooks(Protocol):
@@ -105,7 +108,7 @@ Route = Literal["ask", "recommend", "respond"]
 
 def _action_from_dict(data: dict[str, Any]) -> Action:
     recs = tuple(Recommendation(**{**r, "path": tuple(r["path"])}) for r in data.get("recommendations", ()))
-    fields = {k: v for k, v in data.items() if k != "confirm"}
+    fields = {k: v for k, v in data.items() if k not in ("confirm", "again")}
     return Action(**{**fields, "options": tuple(data.get("options", ())), "recommendations": recs})
 
 
@@ -221,9 +224,10 @@ class TurnSteps:
                 f"the limit is {self.max_message_chars:,}).",
             }
         dialogue = self._dialogue(state)
+        # a list turned down whole is gone: "the first one" no longer picks from it
+        shown = () if set(dialogue.recommended) <= set(dialogue.rejected_items) else dialogue.recommended
         context = NLUContext(
-            question=dialogue.question, options=dialogue.options,
-            recommended=dialogue.recommended, accepted=dialogue.accepted,
+            question=dialogue.question, options=dialogue.options, recommended=shown, accepted=dialogue.accepted,
         )
         feedback = self.nlu.understand(text, context)
         return {"feedback": feedback.to_dict(), "problem": None, "understood": _understood(feedback, dialogue)}
@@ -234,22 +238,33 @@ class TurnSteps:
             return {}
         feedback = Feedback.from_dict(state.get("feedback") or {})
         dialogue = self._dialogue(state)
+        earlier = list(state.get("previous") or ())
+        if feedback.intent == "undo":
+            if not earlier:
+                return {"undone": False}
+            # the turn count goes on (memory reads a count that goes back as a new conversation)
+            restored = DialogueState.from_dict(earlier[-1]).evolve(turn=dialogue.turn + 1)
+            return {"dialogue": restored.to_dict(), "previous": earlier[:-1], "undone": True}
         if feedback.intent == "restart":
             # "start over with jazz": a fresh path that begins with what the message asked for
             fresh = self.engine.start(dialogue.user_id, dialogue.prior, dialogue.avoid).evolve(turn=dialogue.turn)
             restart = Feedback(accept_attributes=feedback.accept_attributes,
                                reject_attributes=feedback.reject_attributes)
-            return {"dialogue": self.engine.apply(fresh, restart).to_dict()}
-        if feedback.intent == "inform" and feedback.is_empty and dialogue.question:
+            updated = self.engine.apply(fresh, restart)
+        elif feedback.intent == "inform" and feedback.is_empty and dialogue.question:
             # "I don't mind": the question is settled without extending or pruning the path.
-            skipped = dialogue.evolve(asked=(*dialogue.asked, dialogue.question), question=None,
+            updated = dialogue.evolve(asked=(*dialogue.asked, dialogue.question), question=None,
                                       options=(), turn=dialogue.turn + 1)
-            return {"dialogue": skipped.to_dict()}
-        try:
-            updated = self.engine.apply(dialogue, feedback)
-        except UnknownIdError as exc:
-            return {"problem": f"{str(exc).capitalize()}."}
-        return {"dialogue": _stated_changes(updated, feedback, state.get("message")).to_dict()}
+        else:
+            try:
+                updated = _stated_changes(self.engine.apply(dialogue, feedback), feedback, state.get("message"))
+            except UnknownIdError as exc:
+                return {"problem": f"{str(exc).capitalize()}."}
+        out: dict[str, Any] = {"dialogue": updated.to_dict()}
+        answered = feedback.intent in ("inform", "recommend_now", "restart")  # not a "why?" nor a misreading
+        if answered and updated != dialogue and state.get("dialogue"):  # what "go back" returns to
+            out["previous"] = [*earlier, state["dialogue"]][-_UNDO_STEPS:]
+        return out
 
     def decide(self, state: TurnState) -> dict[str, Any]:
         """Choose the dialogue act: ask, recommend, or one of the conversational replies."""
@@ -257,6 +272,8 @@ class TurnSteps:
         raw = state.get("feedback")
         feedback = Feedback.from_dict(raw) if raw else None
         kind = "error" if state.get("problem") else _conversational_kind(feedback, dialogue)
+        if feedback is not None and feedback.intent == "undo":  # what was open then, shown again
+            return {"action": self._shown_again(dialogue)}
         if feedback is not None and feedback.intent in _MEMORY_KINDS:  # about the memory, not the search
             return {"action": {"kind": _MEMORY_KINDS[feedback.intent]}}
         if state.get("confirming_forget"):  # anything but yes or no goes on as usual, and cancels it
@@ -285,6 +302,17 @@ class TurnSteps:
         if action.kind == "recommend":
             action = self._without_dislikes(dialogue, action, state.get("chosen_before") or ())
         return {"action": asdict(action)}
+
+    def _shown_again(self, dialogue: DialogueState) -> dict[str, Any]:
+        """The action that shows the dialogue's open question or list again (after "go back")."""
+        n = len(self.engine.view(dialogue).candidates)
+        if dialogue.question is not None:
+            return {"kind": "ask", "attribute": dialogue.question, "options": list(dialogue.options),
+                    "candidates": n, "again": True}
+        if dialogue.recommended and dialogue.accepted_item is None:
+            recs = [asdict(self.engine.explain(dialogue, i)) for i in dialogue.recommended]
+            return {"kind": "recommend", "recommendations": recs, "candidates": n, "again": True}
+        return {"kind": "restart"}
 
     def _without_dislikes(self, dialogue: DialogueState, action: Action, chosen_before: Sequence[str] = ()) -> Action:
         """Never show what the person said they dislike (this session, or remembered), nor
@@ -342,6 +370,8 @@ class TurnSteps:
 
     def record(self, state: TurnState) -> dict[str, Any]:
         """Remember what is being shown (the question or the list), for the next turn's NLU."""
+        if (state.get("action") or {}).get("again"):
+            return {}  # shown already: the dialogue went back to it
         action = _action_from_dict(state["action"] or {})
         return {"dialogue": self.engine.record(self._dialogue(state), action).to_dict()}
 
@@ -397,7 +427,7 @@ class TurnSteps:
             recommendations=recs, accepted=dialogue.accepted, item=item, problem=state.get("problem"),
             examples=self.examples, confirm=confirm, seeds=dialogue.seeds,
             shown=len(dialogue.recommended) if unclear and dialogue.accepted_item is None else 0,
-            **self._reply_context(state), **self._acknowledged(state, action.kind),
+            undone=state.get("undone"), **self._reply_context(state), **self._acknowledged(state, action.kind),
         )
         reply = self._write(plan)
         if reply.action in _KEEPS_OPEN:
@@ -418,7 +448,7 @@ class TurnSteps:
             "reply": reply.model_dump(),
             "transcript": recent, "said": lines,
             "message": None, "feedback": None, "problem": None, "action": None, "understood": None,
-            "confirming_forget": False,
+            "confirming_forget": False, "undone": None,
         }
 
     @staticmethod

@@ -114,3 +114,32 @@ def test_show_me_more_shows_other_items(rec: Recommender) -> None:
     more = rec.chat("fa", "s", "show me more")
     assert more.action == "recommend"
     assert not {r.id for r in first.recommendations} & {r.id for r in more.recommendations}
+
+
+def test_go_back_undoes_the_last_answer_and_asks_again(rec: Recommender) -> None:
+    asked = rec.chat("gi", "s", "some rock from the 70s")
+    before = rec.state("gi", "s")
+    rec.chat("gi", "s", "yes")
+    assert asked.question.attribute in rec.state("gi", "s").accepted
+    back = rec.chat("gi", "s", "go back")
+    assert back.action == "ask" and back.question == asked.question
+    assert back.text.startswith(("Okay, back one step.", "Sure, let's go back."))
+    now = rec.state("gi", "s")
+    assert (now.accepted, now.rejected, now.question) == (before.accepted, before.rejected, before.question)
+    assert now.turn > before.turn  # the count goes on: memory must not take this for a new conversation
+    assert rec.chat("gi", "s", "no").action in ("ask", "recommend")
+    assert asked.question.attribute in rec.state("gi", "s").rejected
+
+
+def test_go_back_brings_a_list_turned_down_back_and_stops_at_the_start(rec: Recommender) -> None:
+    rec.chat("hu", "s", "some jazz")
+    shown = rec.chat("hu", "s", "just recommend something")
+    rec.chat("hu", "s", "none of these")
+    # the list is gone: "the first one" picks nothing from it now
+    assert rec.chat("hu", "s", "the first one").action == "clarify"
+    back = rec.chat("hu", "s", "go back")
+    assert back.action == "recommend" and [r.id for r in back.recommendations] == [r.id for r in shown.recommendations]
+    assert rec.chat("hu", "s", "the first one").action == "accepted"
+    fresh = rec.chat("iv", "s", "undo")
+    assert fresh.text.startswith("There's nothing before this to go back to.")
+    assert rec.state("iv", "s").accepted == ()

@@ -210,7 +210,7 @@ def test_matches_respect_word_boundaries(nlu: OfflineNLU, text: str, expected: F
     ("no jaz", reject("genre:jazz")),
     ("fun", UNKNOWN),  # a common word one letter from "funk"
     ("rokc", UNKNOWN),  # two edits in four letters is too far
-    ("go back", UNKNOWN),  # a real word is not a typo of "black"
+    ("come back", UNKNOWN),  # a real word is not a typo of "black"
     ("ja", UNKNOWN),
 ])
 def test_small_typos_are_tolerated(nlu: OfflineNLU, text: str, expected: Feedback) -> None:
@@ -371,6 +371,12 @@ def test_a_wish_instead_turns_down_the_question_or_the_list(nlu: OfflineNLU) -> 
     check(nlu, "rock instead", SHOWN, Feedback(accept_attributes=("genre:rock",), reject_items=("kob", "thr", "cl")))
     check(nlu, "jazz instead of rock", ASK, Feedback(accept_attributes=("genre:jazz",),
                                                      reject_attributes=("genre:rock",)))
+
+
+@pytest.mark.parametrize("text", ["go back", "undo", "scratch that", "wait, go back", "take that back"])
+def test_go_back_is_undo(nlu: OfflineNLU, text: str) -> None:
+    check(nlu, text, ASK, Feedback(intent="undo"))
+    check(nlu, text, SHOWN, Feedback(intent="undo"))
 
 
 def test_something_else_with_a_wish_is_the_wish(nlu: OfflineNLU) -> None:

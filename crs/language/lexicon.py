@@ -177,6 +177,11 @@ _GRAMMAR: Mapping[tuple[str, str], str] = {
         "clear all|clear everything|forget everything|new conversation|another search"
     ),
     ("intent", "why"): "why|how come|what makes|explain|whats the reason|reason",
+    ("intent", "undo"): (
+        "go back|undo|undo that|take that back|take it back|scratch that|go back a step|one step back|"
+        "back to the last question|back to the previous question|previous question|last question|"
+        "wait go back|i changed my mind about that"
+    ),
     ("greet", ""): (
         "hi|hello|hey|hiya|howdy|yo|greetings|good morning|good afternoon|good evening|hey there|"
         "hi there|hello there|heya|sup|whats up"

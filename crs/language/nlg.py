@@ -65,6 +65,7 @@ class ReplyPlan:
     understood: tuple[str, ...] = ()  # attribute ids this message asked for, acknowledged briefly
     understood_not: tuple[str, ...] = ()  # attribute ids this message ruled out
     shown: int = 0  # items of the last list still on screen, waiting for a pick
+    undone: bool | None = None  # "go back": True when a step was undone, False when there was none
 
 
 class Responder(Protocol):
@@ -362,6 +363,8 @@ class TemplateNLG:
         if plan.kind in ("ask", "recommend", "clarify"):  # a misreading shows at once
             ack = self.acknowledgement(plan, voice, plan.turn)
             text = f"{ack} {text}" if ack else text
+        if plan.undone is not None:
+            text = f"{self._fmt('undone' if plan.undone else 'undo_nothing', plan.turn, voice)} {text}"
         return Reply(
             text=text,
             action=plan.kind,
@@ -440,7 +443,8 @@ class TemplateNLG:
         if kind == "accepted" and plan.item is not None:
             text = self._fmt("accepted", k, voice, name=graph.item_names[graph.item(plan.item)])
         elif kind == "restart":
-            text = self._fmt("restart", k, voice, examples=self.examples(plan))
+            act = "restart" if plan.undone is None else "undo_start"  # "go back" to the beginning
+            text = self._fmt(act, k, voice, examples=self.examples(plan))
         elif kind == "greet":
             likes = self.likes(plan)[:2]
             said = self.said(plan, likes) if likes else None

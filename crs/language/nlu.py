@@ -566,6 +566,8 @@ def _feedback(attrs: dict[str, bool], items: dict[str, bool], intents: list[str]
         return Feedback(accept_attributes=accept, reject_attributes=reject, intent="restart")
     if "why" in intents:
         return Feedback(intent="why", about_item=next(iter(items), None))
+    if "undo" in intents:
+        return Feedback(intent="undo")
     if follow_up and accept_item is not None:  # a question about a shown item is never a choice
         return Feedback(intent="why", about_item=accept_item)
     intent: Intent

@@ -79,6 +79,9 @@ ACTS: dict[str, frozenset[str]] = {
     # not understood while a question is open (asked again), or while a list waits for a pick
     "clarify_question": frozenset({"question", "value", "facet", "item", "items"}),
     "clarify_list": frozenset({"n", "item", "items"}),
+    "undone": frozenset(),  # before the question or list shown again after "go back"
+    "undo_nothing": frozenset(),  # "go back" with nothing to go back to
+    "undo_start": frozenset({"examples", "item", "items"}),  # "go back" to where the conversation began
     "thanks": frozenset(),
     "understood": frozenset({"understood"}),  # what a message asked for, acknowledged first
     "explain_question": frozenset({"value", "facet", "n", "item", "items"}),  # "why?" before any list
@@ -126,6 +129,9 @@ class PersonaTemplates(BaseModel):
     clarify: tuple[str, ...] | None = None
     clarify_question: tuple[str, ...] | None = None
     clarify_list: tuple[str, ...] | None = None
+    undone: tuple[str, ...] | None = None
+    undo_nothing: tuple[str, ...] | None = None
+    undo_start: tuple[str, ...] | None = None
     thanks: tuple[str, ...] | None = None
     understood: tuple[str, ...] | None = None
     explain_question: tuple[str, ...] | None = None

@@ -23,6 +23,7 @@ Intent = Literal[
     "recommend_now",  # "just recommend something"
     "restart",  # "start over"
     "why",  # "why this one?"
+    "undo",  # "go back": the state before the last answer, its question or list again
     "greet",
     "thanks",
     "unknown",  # nothing could be placed: ask the user to rephrase
