@@ -6,9 +6,10 @@
 Starts a PostgreSQL cluster (durable defaults: fsync on) and ``chroma run`` in a temp folder,
 then for each worker count a fresh ``crs serve --workers N`` on them (bundled catalog, long-term
 memory on). One client process (asyncio + aiohttp) runs every simulated user at once; each user
-holds conversations of five turns (a genre and decade, no, yes, "just recommend something",
-"why the first one?") until it has sent ``--turns`` turns, after one warm-up turn per user that
-is not counted. Reports throughput, p50/p95/p99 per-turn latency (whole HTTP round trip),
+holds the conversations of ``benchmarks/api_load.py`` (a genre and decade, no, yes, "just
+recommend something", "why the first one?", then the first item shown is chosen with an action,
+where long-term memory reflects on the session) until it has sent ``--turns`` turns, after one
+warm-up turn per user that is not counted. Reports throughput, p50/p95/p99 per-turn latency (whole HTTP round trip),
 errors (must be 0), the CPU seconds used by the workers, PostgreSQL, Chroma and the client, the
 load average, and the throughput ratio of the last worker count to the first (floor: 1.6).
 """
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import platform
 import resource
@@ -124,11 +126,13 @@ def start_serve(home: Path, settings: Path, workers: int) -> tuple[subprocess.Po
 
 
 async def user(client: aiohttp.ClientSession, who: str, n: int, turns: int, warm: asyncio.Barrier,
-               latencies: list[float], errors: list[str]) -> None:
-    async def turn(session: str, text: str, key: str) -> float | None:
+               latencies: list[float], errors: list[str], choose: bool = True) -> None:
+    shown: list[str] = []  # the items of the last reply
+
+    async def turn(session: str, said: dict[str, Any], key: str) -> float | None:
         t0 = time.perf_counter()
         try:
-            async with client.post("/v1/chat", json={"user_id": who, "session_id": session, "text": text},
+            async with client.post("/v1/chat", json={"user_id": who, "session_id": session, **said},
                                    headers={"Idempotency-Key": key}) as r:
                 body = await r.read()
         except (aiohttp.ClientError, TimeoutError) as exc:
@@ -137,24 +141,28 @@ async def user(client: aiohttp.ClientSession, who: str, n: int, turns: int, warm
         if r.status != 200:
             errors.append(f"{r.status}: {body[:200]!r}")
             return None
+        shown[:] = [item["id"] for item in json.loads(body).get("recommendations") or ()]
         return time.perf_counter() - t0
 
-    await turn("warm", "hello", f"{who}-warm")
+    await turn("warm", {"text": "hello"}, f"{who}-warm")
     await warm.wait()  # every user is warm: the measured part starts together
     sent = 0
     conversation = 0
     while sent < turns:
-        for text in lines(n + conversation):
-            if sent >= turns:
+        # the conversation of api_load.py: five messages, then the first item shown is chosen
+        # (where long-term memory reflects on the session)
+        for text in [*lines(n + conversation), None]:
+            if sent >= turns or (text is None and not (choose and shown)):
                 break
-            took = await turn(f"c{conversation}", text, f"{who}-{sent}")
+            said = {"text": text} if text is not None else {"action": {"type": "accept_item", "item_id": shown[0]}}
+            took = await turn(f"c{conversation}", said, f"{who}-{sent}")
             if took is not None:
                 latencies.append(took)
             sent += 1
         conversation += 1
 
 
-async def drive(url: str, users: int, turns: int, tag: str) -> dict[str, Any]:
+async def drive(url: str, users: int, turns: int, tag: str, choose: bool = True) -> dict[str, Any]:
     latencies: list[float] = []
     errors: list[str] = []
     warm = asyncio.Barrier(users + 1)
@@ -163,7 +171,7 @@ async def drive(url: str, users: int, turns: int, tag: str) -> dict[str, Any]:
     connector = aiohttp.TCPConnector(limit=users)
     async with aiohttp.ClientSession(base_url=url, connector=connector,
                                      timeout=aiohttp.ClientTimeout(total=300)) as client:
-        tasks = [asyncio.create_task(user(client, f"{tag}-u{i}", i, turns, warm, latencies, errors))
+        tasks = [asyncio.create_task(user(client, f"{tag}-u{i}", i, turns, warm, latencies, errors, choose))
                  for i in range(users)]
         await warm.wait()
         t0 = time.perf_counter()
@@ -178,7 +186,7 @@ def pct(values: list[float], q: float) -> float:
 
 
 def run_one(home: Path, settings: Path, workers: int, users: int, turns: int,
-            stores: dict[str, int]) -> dict[str, Any]:
+            stores: dict[str, int], choose: bool = True) -> dict[str, Any]:
     proc, url = start_serve(home, settings, workers)
     try:
         pids = worker_pids(proc.pid)
@@ -186,7 +194,7 @@ def run_one(home: Path, settings: Path, workers: int, users: int, turns: int,
         client_before = resource.getrusage(resource.RUSAGE_SELF)
         load_before = os.getloadavg()
         meter.start()
-        out = asyncio.run(drive(url, users, turns, f"w{workers}"))
+        out = asyncio.run(drive(url, users, turns, f"w{workers}", choose))
         cpu = meter.stop()
         client_after = resource.getrusage(resource.RUSAGE_SELF)
     finally:
@@ -240,6 +248,8 @@ def main() -> None:
                         help="PostgreSQL without fsync (to see how much of a turn waits on the disk)")
     parser.add_argument("--turn-threads", type=int, default=None,
                         help="each worker's serve.turn_threads (default: the server's own default)")
+    parser.add_argument("--no-choice", action="store_true",
+                        help="conversations end without a choice (no session reflects to long-term memory)")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="crs-workers-load-"))
@@ -257,7 +267,7 @@ def main() -> None:
             home = folder / f"home-{workers}"
             home.mkdir()
             runs.append(run_one(home, settings, workers, args.users, args.turns,
-                                {"postgres": pg_pid, "chroma server": chroma.proc.pid}))
+                                {"postgres": pg_pid, "chroma server": chroma.proc.pid}, not args.no_choice))
     finally:
         chroma.stop()
         pg.stop()
@@ -276,6 +286,7 @@ def main() -> None:
         "shape": f"crs serve --workers N; checkpoints in PostgreSQL 15 (fsync {'off' if args.no_fsync else 'on'}), "
                  "memories in a Chroma server; "
                  "bundled catalog, memory on, embeddings on; one asyncio aiohttp client process, every user at once",
+        "conversation": "five messages" + ("" if args.no_choice else ", then the first item shown is chosen"),
         "users": args.users,
         "turns_per_user": args.turns,
         "runs": runs,
