@@ -30,10 +30,18 @@ class Statement:
     verb: str = ""  # for preferences: how it was said ("love", "like", "can't stand", "are done with")
 
 
-# Sentences, and clauses after a comma that start again with the speaker ("I love jazz, it's my
-# favourite, I'm vegetarian").
-_SENTENCES = re.compile(r"(?<=[.!?;])\s+|\n+|,\s*(?=(?:and\s+|but\s+)?(?:i|i'm|im|it's|it\s+is|that's|my)\b)",
-                        re.I)
+# Sentences, and the clauses of one: after a comma that starts again with the speaker ("I love
+# jazz, it's my favourite, I'm vegetarian"), an "and I" ("I'm vegetarian and I love jazz"), a "but"
+# ("I love jazz, but not today"), or a request for this search ("I'm done with jazz, give me some
+# rock": the rock is wanted now, not disliked).
+_SENTENCES = re.compile(
+    r"(?<=[.!?;])\s+|\n+"
+    r"|,\s*(?=(?:and\s+|but\s+)?(?:i|i'm|im|it's|it\s+is|that's|my)\b)"
+    r"|\s+and\s+(?=(?:i|i'm|im)\b)"
+    r"|,?\s+(?:but|though|although|except)\s+"
+    r"|,\s*(?=(?:(?:so|now|just|please|and|then)\s+)?(?:give|show|play|find|recommend|suggest|get|let's|lets|"
+    r"how about|what about|maybe|perhaps|can you|could you|something|anything|any|some)\b)",
+    re.I)
 _ANYMORE = r"(?:\s+(?:any\s*more|anymore|now|these days|for now|for a while))*"
 _THING = r"(?P<thing>[\w'&\-\s,/+.:]{2,40}?)"
 _END = rf"{_ANYMORE}\s*(?:please)?[.!?,]*\s*$"
@@ -106,6 +114,10 @@ def find_statements(message: str) -> list[Statement]:
     'style:length'
     >>> [(s.topic, s.positive) for s in find_statements("I'm not vegetarian any more")]
     [('fact:am:vegetarian', False)]
+    >>> [s.topic for s in find_statements("I'm done with jazz, give me some rock")]
+    ['pref:jazz']
+    >>> [s.topic for s in find_statements("I'm vegetarian and I love jazz, but I can't stand country")]
+    ['fact:am:vegetarian', 'pref:jazz', 'pref:country']
     """
     out: list[Statement] = []
     for raw in _SENTENCES.split(message.strip()):

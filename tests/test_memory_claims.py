@@ -103,3 +103,15 @@ def test_a_claim_checker_catches_invented_likes() -> None:
     assert _claims_hold(person, ok, []) == []
     assert _claims_hold(person, bad, []) and _claims_hold(person, made_up, [])
     assert _claims_hold(person, chose, []) and _claims_hold(person, chose, ["Blue Train"]) == []
+
+
+def test_a_wish_for_this_search_in_the_same_breath_is_not_a_dislike(rec: Recommender) -> None:
+    """'I'm done with jazz, give me some rock': jazz is disliked from now on, rock is wanted now."""
+    listed = rec.chat("cy", "s1", "I'm done with jazz, give me some rock")
+    assert listed.recommendations and all("rock" in r.why for r in listed.recommendations)
+    kept = {(m.kind, m.text) for m in rec.memories("cy")}
+    assert ("dislike", "Done with jazz.") in kept
+    # nothing about rock was said of the person (the search's summary may say it looked for rock)
+    assert not [t for k, t in kept if "rock" in t.lower() and k != "session_summary"], kept
+    rec.chat("dee", "s1", "I'm vegetarian and I love jazz, but I can't stand country")
+    assert {m.text for m in rec.memories("dee")} >= {"Is vegetarian.", "Loves jazz.", "Can't stand country."}
