@@ -6,8 +6,9 @@ each read by the understander of this working tree and by the one of a git revis
 
 The benchmark runs as ``crs eval mcr --nl`` does (policy ``best``, strict, seed 0), driven by this
 tree's understander; every message is also read by ``crs/language/nlu.py`` and ``lexicon.py`` as
-they were at ``--base``. Prints and writes each message read differently, with both readings:
-what a grammar or lexicon change costs or gains on the messages the evaluation sends.
+they were at ``--base``. Prints and writes each message read differently, with both readings, and
+the benchmark's SR@15 and AT through natural language with each understander driving it: what a
+grammar or lexicon change costs or gains on the messages the evaluation sends.
 """
 
 from __future__ import annotations
@@ -80,18 +81,26 @@ def main() -> None:
                                     "now": {k: v for k, v in now.to_dict().items() if v}})
                 return now
 
-        nl_mcr.OfflineNLU = BothReadings  # type: ignore[misc]
-        sys.argv = ["crs", "eval", "mcr", "--dataset", args.dataset, "--data-dir", args.data_dir, "--model",
-                    args.model, "--policy", "best", "--episodes", str(args.episodes), "--seed", "0",
-                    "--no-rule", "strict", "--nl"]
-        try:
-            cli.app()
-        except SystemExit as exc:
-            if exc.code:
-                raise
+        def run(understander: Any, out: Path) -> dict[str, Any]:
+            """The benchmark driven by one understander; its natural-language row."""
+            nl_mcr.OfflineNLU = understander
+            sys.argv = ["crs", "eval", "mcr", "--dataset", args.dataset, "--data-dir", args.data_dir, "--model",
+                        args.model, "--policy", "best", "--episodes", str(args.episodes), "--seed", "0",
+                        "--no-rule", "strict", "--nl", "--json", str(out)]
+            try:
+                cli.app()
+            except SystemExit as exc:
+                if exc.code:
+                    raise
+            row = next(r for r in json.loads(out.read_text())["rows"] if r["mode"] == "nl")
+            return {k: row[k] for k in ("SR@15", "AT", "misread_rate")}
+
+        now = run(BothReadings, Path(tmp) / "now.json")
+        before = run(base.OfflineNLU, Path(tmp) / "base.json")
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "HEAD"], capture_output=True, text=True).stdout
     report = {"command": command,
               "base": args.base, "head": head.strip(), "dataset": args.dataset, "episodes": args.episodes,
+              "natural_language_base": before, "natural_language_now": now,
               "messages_read": read[0], "read_differently": len(changed), "messages": changed}
     print(json.dumps({k: v for k, v in report.items() if k != "messages"}, indent=2))
     for c in changed[:50]:

@@ -143,3 +143,18 @@ def test_go_back_brings_a_list_turned_down_back_and_stops_at_the_start(rec: Reco
     fresh = rec.chat("iv", "s", "undo")
     assert fresh.text.startswith("There's nothing before this to go back to.")
     assert rec.state("iv", "s").accepted == ()
+
+
+@pytest.mark.parametrize(("text", "expected"), [
+    ("I'm bored", ()),  # no R&B (0.46 close, only 0.15 ahead of the next)
+    ("angry music", ()),  # not calm, its opposite
+    ("recommend me an album for a road trip", ()),  # close to trip hop by the word "trip" alone
+    ("I want to cry", ("mood:melancholic",)),
+    ("chill vibes", ("mood:calm",)),
+    ("something dreamy", ("genre:dream pop",)),
+])
+def test_free_text_maps_to_an_attribute_only_when_clearly_meant(text: str, expected: tuple[str, ...]) -> None:
+    from crs.kb.embeddings import default_embedder
+
+    graph, _ = load_knowledge(Settings())
+    assert OfflineNLU(graph, default_embedder()).understand(text, NLUContext()).accept_attributes == expected

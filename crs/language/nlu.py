@@ -48,6 +48,7 @@ from rapidfuzz.distance import OSA
 
 from crs.kb.embeddings import Embedder
 from crs.kb.graph import KnowledgeGraph
+from crs.kb.models import Attribute
 from crs.language.lexicon import (
     PHRASES,
     PUNCT,
@@ -92,6 +93,7 @@ _MAX_NAME_TOKENS = 12  # the longest item name looked up, in tokens
 _EMBEDDED = (None, "pos", "filler")  # tokens (by owning event kind) kept in an embedded clause
 _Preferred = tuple[frozenset[int], frozenset[str]]  # attribute indices, facets
 _Names = dict[tuple[str, ...], str | None]  # stemmed name forms of shown items → item id
+_SURE_SIMILARITY = 0.5  # below it, an embedding match needs twice the margin over the runner-up
 _MAX_FUZZY = 32  # typo look-ups per message: bounds the cost of long, unrecognised text
 _MAX_CLAUSES = 4  # clauses embedded per message, for the same reason
 
@@ -358,9 +360,27 @@ class OfflineNLU:
         if not clauses or not self._attributes:
             return
         best = self._index.best([text for _, text in clauses])
-        for (position, _), (attr, score, margin) in zip(clauses, best, strict=True):
-            if score >= self._threshold and margin >= self._margin:
+        for (position, text), (attr, score, margin) in zip(clauses, best, strict=True):
+            # a weak match must stand out more: "I want to cry" is sad (0.45, 0.27 ahead), but
+            # "I'm bored" is no R&B (0.46, 0.15) and "angry music" no calm (0.42, 0.15)
+            needed = self._margin if score >= _SURE_SIMILARITY else 2 * self._margin
+            if score >= self._threshold and margin >= needed and not _shares_a_word_only(
+                    text, self._attributes[attr]):
                 reading.add("attr", self._attributes[attr].id, position, position + 1)
+
+
+def _shares_a_word_only(text: str, attribute: Attribute) -> bool:
+    """The clause has a word of one of the attribute's names but none of its names whole: the
+    embeddings are close because of that word ("a road trip" and *trip hop*), not the meaning.
+
+    >>> _shares_a_word_only("album road trip", Attribute(facet="genre", value="trip hop"))
+    True
+    >>> _shares_a_word_only("something dreamy", Attribute(facet="genre", value="dream pop"))
+    False
+    """
+    words = set(text.lower().split())
+    names = [set(n.lower().split()) for n in (attribute.value, *attribute.synonyms)]
+    return any(words & name for name in names) and not any(name <= words for name in names)
 
 
 def _kind(event: _Event | None) -> str | None:
