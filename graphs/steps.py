@@ -76,6 +76,9 @@ class VisibleMemory(Protocol):
 
 _MEMORY_KINDS = {"memories": "memories", "forget": "forget", "forget_me": "confirm_forget"}
 _NO = re.compile(r"^\W*(?:no|nope|nah|don't|do not|cancel|never ?mind|keep)\b", re.I)
+#: the words of a correction before what was meant ("no wait, I meant", "oops, I meant")
+_GO_BACK = re.compile(r"^\W*(?:(?:no|oh|oops|sorry|wait|actually)\W+)*(?:wait\W+)?(?:i\s+meant\b|go\s+back\b)?\W*",
+                      re.I)
 _YES = re.compile(r"^\W*(?:yes|yeah|yep|yup|sure|ok(?:ay)?|confirm(?:ed)?|do it|please do|go ahead)\b", re.I)
 
 
@@ -240,11 +243,7 @@ class TurnSteps:
         dialogue = self._dialogue(state)
         earlier = list(state.get("previous") or ())
         if feedback.intent == "undo":
-            if not earlier:
-                return {"undone": False}
-            # the turn count goes on (memory reads a count that goes back as a new conversation)
-            restored = DialogueState.from_dict(earlier[-1]).evolve(turn=dialogue.turn + 1)
-            return {"dialogue": restored.to_dict(), "previous": earlier[:-1], "undone": True}
+            return self._go_back(state, dialogue, earlier)
         if feedback.intent == "restart":
             # "start over with jazz": a fresh path that begins with what the message asked for
             fresh = self.engine.start(dialogue.user_id, dialogue.prior, dialogue.avoid).evolve(turn=dialogue.turn)
@@ -266,13 +265,43 @@ class TurnSteps:
             out["previous"] = [*earlier, state["dialogue"]][-_UNDO_STEPS:]
         return out
 
+    def _go_back(self, state: TurnState, dialogue: DialogueState, earlier: list[dict[str, Any]]) -> dict[str, Any]:
+        """The dialogue before the last answer, and what a correction says instead, if it does."""
+        if not earlier:
+            return {"undone": False}
+        # the turn count goes on (memory reads a count that goes back as a new conversation)
+        restored = DialogueState.from_dict(earlier[-1]).evolve(turn=dialogue.turn + 1)
+        out: dict[str, Any] = {"dialogue": restored.to_dict(), "previous": earlier[:-1], "undone": True}
+        instead = self._meant(state.get("message"), restored)
+        if instead is not None:  # "no wait, I meant jazz", "oops, I meant no": back one step, then that
+            try:
+                out["dialogue"] = self.engine.apply(restored, instead).to_dict()
+            except UnknownIdError as exc:
+                return {"problem": f"{str(exc).capitalize()}."}
+            out["feedback"] = instead.to_dict()  # the turn goes on as that answer
+        return out
+
+    def _meant(self, message: str | None, restored: DialogueState) -> Feedback | None:
+        """What a correction says instead ("I meant no" answers the question asked before), read
+        against the dialogue it goes back to; None when it says nothing more than "go back"."""
+        rest = _GO_BACK.sub("", message or "", count=1)
+        if not rest.strip():
+            return None
+        context = NLUContext(question=restored.question, options=restored.options,
+                             recommended=restored.recommended, accepted=restored.accepted)
+        meant = self.nlu.understand(rest, context)
+        if meant.intent not in ("inform", "recommend_now") or meant.is_empty:
+            return None
+        return Feedback(accept_attributes=meant.accept_attributes, reject_attributes=meant.reject_attributes,
+                        accept_item=meant.accept_item, reject_items=meant.reject_items)
+
     def decide(self, state: TurnState) -> dict[str, Any]:
         """Choose the dialogue act: ask, recommend, or one of the conversational replies."""
         dialogue = self._dialogue(state)
         raw = state.get("feedback")
         feedback = Feedback.from_dict(raw) if raw else None
         kind = "error" if state.get("problem") else _conversational_kind(feedback, dialogue)
-        if feedback is not None and feedback.intent == "undo":  # what was open then, shown again
+        if feedback is not None and feedback.intent == "undo":  # "go back": what was open then, shown again
             return {"action": self._shown_again(dialogue)}
         if feedback is not None and feedback.intent in _MEMORY_KINDS:  # about the memory, not the search
             return {"action": {"kind": _MEMORY_KINDS[feedback.intent]}}

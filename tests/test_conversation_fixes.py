@@ -149,6 +149,9 @@ def test_go_back_brings_a_list_turned_down_back_and_stops_at_the_start(rec: Reco
     ("I'm bored", ()),  # no R&B (0.46 close, only 0.15 ahead of the next)
     ("angry music", ()),  # not calm, its opposite
     ("recommend me an album for a road trip", ()),  # close to trip hop by the word "trip" alone
+    ("older than that", ()),  # not ambient ("old" sits beside its synonym "new age")
+    ("something by a woman", ("vocals:female vocals",)),
+    ("something darker", ("mood:dark",)),
     ("I want to cry", ("mood:melancholic",)),
     ("chill vibes", ("mood:calm",)),
     ("something dreamy", ("genre:dream pop",)),
@@ -158,3 +161,19 @@ def test_free_text_maps_to_an_attribute_only_when_clearly_meant(text: str, expec
 
     graph, _ = load_knowledge(Settings())
     assert OfflineNLU(graph, default_embedder()).understand(text, NLUContext()).accept_attributes == expected
+
+
+def test_a_correction_goes_back_and_says_what_was_meant(rec: Recommender) -> None:
+    rec.chat("jo", "s", "rock")
+    rec.chat("jo", "s", "no wait, I meant jazz")
+    assert rec.state("jo", "s").accepted == ("genre:jazz",)  # jazz instead of rock, not as well
+    asked = rec.chat("ka", "s", "some jazz")
+    rec.chat("ka", "s", "yes")
+    fixed = rec.chat("ka", "s", "oops, I meant no")
+    state = rec.state("ka", "s")
+    assert asked.question.attribute in state.rejected and asked.question.attribute not in state.accepted
+    assert fixed.action in ("ask", "recommend")
+    rec.chat("lu", "s", "some jazz")
+    shown = rec.chat("lu", "s", "just recommend something")
+    chosen = rec.chat("lu", "s", "I meant the second one")  # about what is on screen: a choice, no going back
+    assert chosen.action == "accepted" and rec.state("lu", "s").accepted_item == shown.recommendations[1].id

@@ -180,7 +180,7 @@ _GRAMMAR: Mapping[tuple[str, str], str] = {
     ("intent", "undo"): (
         "go back|undo|undo that|take that back|take it back|scratch that|go back a step|one step back|"
         "back to the last question|back to the previous question|previous question|last question|"
-        "wait go back|i changed my mind about that"
+        "wait go back|i changed my mind about that|no wait|i meant|no i meant|sorry i meant|oops i meant"
     ),
     ("greet", ""): (
         "hi|hello|hey|hiya|howdy|yo|greetings|good morning|good afternoon|good evening|hey there|"

@@ -93,6 +93,9 @@ _MAX_NAME_TOKENS = 12  # the longest item name looked up, in tokens
 _EMBEDDED = (None, "pos", "filler")  # tokens (by owning event kind) kept in an embedded clause
 _Preferred = tuple[frozenset[int], frozenset[str]]  # attribute indices, facets
 _Names = dict[tuple[str, ...], str | None]  # stemmed name forms of shown items → item id
+#: words that say "more or less than what was shown" (older, newer): static embeddings put them
+#: beside their opposites ("old" is 0.63 from *new age*), so alone they are never matched by meaning
+_RELATIVE = frozenset({"old", "older", "oldest", "oldies", "new", "newer", "newest", "modern", "young", "younger"})
 _SURE_SIMILARITY = 0.5  # below it, an embedding match needs twice the margin over the runner-up
 _MAX_FUZZY = 32  # typo look-ups per message: bounds the cost of long, unrecognised text
 _MAX_CLAUSES = 4  # clauses embedded per message, for the same reason
@@ -352,7 +355,7 @@ class OfflineNLU:
             kept = [k for k in range(start, end) if _kind(reading.owner[k]) in _EMBEDDED]
             free = [k for k in kept if reading.owner[k] is None]
             free.sort(key=lambda k: reading.raw[k] in RESERVED)  # a content word holds the mention
-            meaningful = any(reading.raw[k] not in RESERVED for k in kept)
+            meaningful = any(reading.raw[k] not in RESERVED and reading.raw[k] not in _RELATIVE for k in kept)
             # One word alone is too little evidence: it had its (fuzzy) chance already.
             if len(kept) >= 2 and free and meaningful and len(clauses) < _MAX_CLAUSES:
                 clauses.append((free[0], content_words(" ".join(reading.raw[k] for k in kept))))
@@ -522,9 +525,11 @@ def _assemble(reading: _Reading, answer: str | None, context: NLUContext) -> Fee
             intents.append(event.arg)
         elif kind in ("greet", "thanks"):
             flags.add(kind)
-    if answer is None and "instead" in reading.raw and any(attrs.values()) and not (
+    if answer is None and "instead" in reading.raw and any(attrs.values()) and all(attrs.values()) and not (
             context.question is not None and context.question in attrs):
-        refer(False)  # "rock instead": the question asked, or the list shown, is turned down
+        # "rock instead": the question asked, or the list shown, is turned down (unless the message
+        # says itself what it replaces: "not rock, jazz instead")
+        refer(False)
     return _feedback(attrs, items, intents, flags, answer, asked=context.question is not None,
                      shown=bool(context.recommended), seeds=seeds,
                      wanted=wanted, follow_up=_asks_about(reading, answer))
@@ -586,8 +591,8 @@ def _feedback(attrs: dict[str, bool], items: dict[str, bool], intents: list[str]
         return Feedback(accept_attributes=accept, reject_attributes=reject, intent="restart")
     if "why" in intents:
         return Feedback(intent="why", about_item=next(iter(items), None))
-    if "undo" in intents:
-        return Feedback(intent="undo")
+    if "undo" in intents and not items:  # "go back"; "no wait, I meant jazz" goes back and says what instead
+        return Feedback(accept_attributes=accept, reject_attributes=reject, intent="undo")
     if follow_up and accept_item is not None:  # a question about a shown item is never a choice
         return Feedback(intent="why", about_item=accept_item)
     intent: Intent
