@@ -126,12 +126,14 @@ def _conversational_kind(feedback: Feedback | None, dialogue: DialogueState) -> 
         return "clarify" if dialogue.accepted else "greet"
     if intent == "why":
         return "explain"
+    if intent == "options":
+        return "options"
     if feedback.accept_item:
         return "accepted"
     return "clarify" if intent == "unknown" else None
 
 
-_KEEPS_OPEN = ("clarify", "explain", "error", "greet")  # replies after which the open question stays open
+_KEEPS_OPEN = ("clarify", "explain", "error", "greet", "options")  # replies after which the open question stays open
 
 
 class _Acknowledged(TypedDict, total=False):  # ReplyPlan's fields of that name
@@ -325,6 +327,8 @@ class TurnSteps:
                     return {"action": {"kind": kind, "item": None, "attribute": dialogue.question, "candidates": n}}
             elif kind == "accepted" and feedback is not None:
                 item = feedback.accept_item
+            elif kind == "options" and feedback is not None:  # the values of a facet, or what to say
+                return {"action": {"kind": kind, "facet": feedback.about_facet}}
             return {"action": {"kind": kind, "item": item}}
         action = self.engine.decide(dialogue, force_recommend=feedback is not None
                                     and feedback.intent == "recommend_now")
@@ -438,6 +442,7 @@ class TurnSteps:
             reply, extra = self._memory_reply(state, data["kind"], dialogue)
             return {**self._said(state, reply), **extra}
         item = data.pop("item", None)
+        facet = data.pop("facet", None)
         confirm = bool(data.pop("confirm", False))
         recs: tuple[Recommendation, ...] = ()
         if data["kind"] in ("ask", "recommend", "clarify") and "candidates" in data:
@@ -455,7 +460,7 @@ class TurnSteps:
             attribute=dialogue.question if unclear else action.attribute, options=action.options,
             recommendations=recs, accepted=dialogue.accepted, item=item, problem=state.get("problem"),
             examples=self.examples, confirm=confirm, seeds=dialogue.seeds,
-            shown=len(dialogue.recommended) if unclear and dialogue.accepted_item is None else 0,
+            shown=len(dialogue.recommended) if unclear and dialogue.accepted_item is None else 0, facet=facet,
             undone=state.get("undone"), **self._reply_context(state), **self._acknowledged(state, action.kind),
         )
         reply = self._write(plan)

@@ -177,3 +177,16 @@ def test_a_correction_goes_back_and_says_what_was_meant(rec: Recommender) -> Non
     shown = rec.chat("lu", "s", "just recommend something")
     chosen = rec.chat("lu", "s", "I meant the second one")  # about what is on screen: a choice, no going back
     assert chosen.action == "accepted" and rec.state("lu", "s").accepted_item == shown.recommendations[1].id
+
+
+def test_asking_what_there_is_lists_it_and_keeps_the_question_open(rec: Recommender) -> None:
+    asked = rec.chat("mo", "s", "some rock")
+    listed = rec.chat("mo", "s", "what moods can I choose?")
+    assert listed.action == "options" and "melancholic" in listed.text and "energetic" in listed.text
+    assert listed.open_question == asked.question  # still answerable
+    genres = rec.chat("mo", "s", "What genres do you have?")
+    assert genres.text.startswith("For genre, I know pop, rock, jazz") and "more" in genres.text
+    helped = rec.chat("mo", "s", "help")
+    assert "go back" in helped.text and "just recommend something" in helped.text
+    assert rec.chat("mo", "s", "calm").action in ("ask", "recommend")
+    assert "mood:calm" in rec.state("mo", "s").accepted

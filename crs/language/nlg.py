@@ -24,6 +24,8 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
+import numpy as np
+
 from crs.kb.graph import KnowledgeGraph
 from crs.kb.models import Vocabulary
 from crs.language.grammar import fill, join_nouns, noun, place, predicate
@@ -66,6 +68,7 @@ class ReplyPlan:
     understood_not: tuple[str, ...] = ()  # attribute ids this message ruled out
     shown: int = 0  # items of the last list still on screen, waiting for a pick
     undone: bool | None = None  # "go back": True when a step was undone, False when there was none
+    facet: str | None = None  # "options": the facet whose values were asked for (None: what to say)
 
 
 class Responder(Protocol):
@@ -148,6 +151,7 @@ _STOP = frozenset(
     ]
 )
 _MAX_VARIANTS = 6
+_OPTIONS_SHOWN = 12  # values named when a facet's values are asked for; the rest are counted
 
 
 def _words(text: str) -> set[str]:
@@ -464,6 +468,8 @@ class TemplateNLG:
             text = self._fmt("nothing_left", k, voice, accepted=accepted)
         elif kind == "thanks":
             text = self._fmt("thanks", k, voice)
+        elif kind == "options":
+            text = self._options(plan, voice, k)
         elif kind == "clarify" and plan.attribute is not None and plan.attribute in graph.attr_index:
             # what was not understood answered an open question: ask it again
             attr = graph.attributes[graph.attr_index[plan.attribute]]
@@ -474,6 +480,19 @@ class TemplateNLG:
         else:
             text = self._fmt("clarify", k, voice, examples=self.examples(plan))
         return self._decorate(text, kind, voice, k)
+
+    def _options(self, plan: ReplyPlan, voice: Voice, k: int) -> str:
+        """The values of the facet asked about, commonest first; or, for "help", what to say."""
+        g = self.graph
+        sizes = np.diff(g.attr_items.indptr)
+        if plan.facet is None or plan.facet not in g.facets:
+            facets = [f.replace("_", " ") for f in g.facets]
+            return self._fmt("help", k, voice, facets=join_and(facets), examples=self.examples(plan))
+        ids = sorted(g.facets[plan.facet], key=lambda a: (-int(sizes[a]), g.attributes[a].value))
+        values = [g.attributes[a].value for a in ids[:_OPTIONS_SHOWN]]
+        more = len(ids) - len(values)
+        listed = ", ".join(values) + (f" and {more} more" if more else "")
+        return self._fmt("facet_values", k, voice, facet=plan.facet.replace("_", " "), values=listed)
 
     def _question_text(self, attribute: str, k: int, voice: Voice) -> tuple[str, str]:
         """The question about one attribute (the catalog's wording for its facet, else the voice's),

@@ -40,7 +40,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 from rapidfuzz import fuzz, process
@@ -183,6 +183,9 @@ class OfflineNLU:
         asked = memory_intent(text) if isinstance(text, str) else None
         if asked is not None:
             return Feedback(intent=asked)
+        wanted = options_request(text, self._graph.facets) if isinstance(text, str) else None
+        if wanted is not None:  # "what genres do you have?" ("" for "help": every facet)
+            return Feedback(intent="options", about_facet=wanted or None)
         raw = tokenize(text[: self._max_chars]) if isinstance(text, str) else []
         shown = context.recommended
         names = self._name_forms(shown)
@@ -563,6 +566,48 @@ _MEMORY_INTENTS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
         r"|\bwhat\s+have\s+you\s+(?:remembered|stored|saved)\b|\b(?:show|list)\s+(?:me\s+)?(?:my|your)\s+memor"
         r"|\bwhat\s+do\s+you\s+have\s+(?:on|about)\s+me\b", re.I)),
 )
+
+
+_ASKED_VALUES = (
+    re.compile(r"\b(?:what|which)\s+(?:(?:kinds?|sorts?|types?)\s+of\s+)?(?P<what>[a-z][a-z _]{1,30}?)\s+"
+               r"(?:do\s+you\s+(?:have|know|cover|offer|do)|are\s+there|(?:can|could)\s+i\s+(?:choose|pick|ask for)"
+               r"|are\s+(?:available|possible|on offer))\b", re.I),
+    re.compile(r"^\W*(?:(?:please|can you|could you)\s+)*(?:list|name)\s+(?:the\s+|all\s+(?:the\s+)?|your\s+)?"
+               r"(?P<what>[a-z][a-z _]{1,30}?)(?:\s+you\s+(?:have|know))?\W*$", re.I),
+)
+_HELP = re.compile(r"^\W*(?:help|help me|what\s+can\s+(?:i|you)\s+(?:say|do|ask(?:\s+for)?)|how\s+does\s+(?:this|it)"
+                   r"\s+work|what\s+are\s+(?:my|the)\s+(?:options|choices)|what\s+do\s+you\s+do)\W*$", re.I)
+#: other words for a facet's values, when the catalog has that facet
+_FACET_WORDS = {"decade": ("era", "year", "period", "time"), "genre": ("style", "kind of music", "type of music"),
+                "country": ("place", "nationality"), "mood": ("feeling", "vibe")}
+
+
+def options_request(text: str, facets: Any) -> str | None:
+    """The facet whose values a message asks for ("what genres do you have?" → "genre"), "" for a
+    request for help ("what can I say?"), None for anything else.
+
+    >>> facets = {"genre": (), "decade": (), "artist_type": ()}
+    >>> options_request("What genres do you have?", facets), options_request("which eras are there", facets)
+    ('genre', 'decade')
+    >>> options_request("list the artist types", facets), options_request("help", facets)
+    ('artist_type', '')
+    >>> options_request("show me some jazz", facets) is None, options_request("what do you have?", facets) is None
+    (True, True)
+    """
+    if _HELP.match(text):
+        return ""
+    for pattern in _ASKED_VALUES:
+        m = pattern.search(text)
+        if m is None:
+            continue
+        said = " ".join(m.group("what").lower().replace("_", " ").split())
+        forms = {said, said[:-1] if said.endswith("s") else said, said[:-2] if said.endswith("es") else said,
+                 said[:-3] + "y" if said.endswith("ies") else said}
+        for facet in facets:
+            names = {facet.replace("_", " "), *_FACET_WORDS.get(facet, ())}
+            if forms & names:
+                return str(facet)
+    return None
 
 
 def memory_intent(text: str) -> Intent | None:

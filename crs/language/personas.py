@@ -82,6 +82,8 @@ ACTS: dict[str, frozenset[str]] = {
     "undone": frozenset(),  # before the question or list shown again after "go back"
     "undo_nothing": frozenset(),  # "go back" with nothing to go back to
     "undo_start": frozenset({"examples", "item", "items"}),  # "go back" to where the conversation began
+    "facet_values": frozenset({"facet", "values", "item", "items"}),  # "what genres do you have?"
+    "help": frozenset({"facets", "examples", "item", "items"}),  # "help", "what can I say?"
     "thanks": frozenset(),
     "understood": frozenset({"understood"}),  # what a message asked for, acknowledged first
     "explain_question": frozenset({"value", "facet", "n", "item", "items"}),  # "why?" before any list
@@ -132,6 +134,8 @@ class PersonaTemplates(BaseModel):
     undone: tuple[str, ...] | None = None
     undo_nothing: tuple[str, ...] | None = None
     undo_start: tuple[str, ...] | None = None
+    facet_values: tuple[str, ...] | None = None
+    help: tuple[str, ...] | None = None
     thanks: tuple[str, ...] | None = None
     understood: tuple[str, ...] | None = None
     explain_question: tuple[str, ...] | None = None

@@ -24,6 +24,7 @@ Intent = Literal[
     "restart",  # "start over"
     "why",  # "why this one?"
     "undo",  # "go back": the state before the last answer, its question or list again
+    "options",  # "what genres do you have?" (about_facet), or "help" (no facet)
     "greet",
     "thanks",
     "unknown",  # nothing could be placed: ask the user to rephrase
@@ -33,7 +34,7 @@ Intent = Literal[
 ]
 ActionKind = Literal[
     "ask", "recommend", "clarify", "explain", "accepted", "restart", "greet", "thanks", "error",
-    "memories", "forget", "confirm_forget", "forgotten",
+    "memories", "forget", "confirm_forget", "forgotten", "options",
 ]
 
 
@@ -52,6 +53,8 @@ class Feedback:
     like_items: tuple[str, ...] = ()
     #: items asked for themselves, e.g. an artist's ("anything by Miles Davis")
     want_items: tuple[str, ...] = ()
+    #: the facet whose values were asked for ("what genres do you have?")
+    about_facet: str | None = None
 
     @property
     def is_empty(self) -> bool:
