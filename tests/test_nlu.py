@@ -379,6 +379,20 @@ def test_go_back_is_undo(nlu: OfflineNLU, text: str) -> None:
     check(nlu, text, SHOWN, Feedback(intent="undo"))
 
 
+@pytest.mark.parametrize(("text", "expected"), [
+    ("y", accept("genre:jazz")), ("yeh", accept("genre:jazz")), ("k", accept("genre:jazz")),
+    ("👍", accept("genre:jazz")), ("n", reject("genre:jazz")), ("👎", reject("genre:jazz")),
+])
+def test_chat_speak_and_emoji_answer(nlu: OfflineNLU, text: str, expected: Feedback) -> None:
+    check(nlu, text, ASK, expected)
+
+
+def test_chat_speak_asks_for_lists(nlu: OfflineNLU) -> None:
+    check(nlu, "gimme recs", ASK, Feedback(intent="recommend_now"))
+    check(nlu, "another one", SHOWN, Feedback(reject_items=("kob", "thr", "cl"), intent="recommend_now"))
+    check(nlu, "👋", NONE, Feedback(intent="greet"))
+
+
 def test_something_else_with_a_wish_is_the_wish(nlu: OfflineNLU) -> None:
     check(nlu, "something else, maybe rock", SHOWN, Feedback(accept_attributes=("genre:rock",),
                                                             reject_items=("kob", "thr", "cl")))

@@ -130,11 +130,13 @@ _GRAMMAR: Mapping[tuple[str, str], str] = {
     ("answer", "yes"): (
         "yes|yeah|yea|yep|yup|ya|yah|sure|absolutely|definitely|certainly|of course|yes please|"
         "why not|sounds good|sounds great|i do|indeed|totally|for sure|go for it|exactly|aye|yess|"
-        "i think so|i believe so|think so|sounds right|thats right|right"
+        "i think so|i believe so|think so|sounds right|thats right|right|y|yeh|ye|yass|yas"
     ),
-    ("answer", "weak_yes"): "ok|okay|alright|all right|fine|good|great|cool|nice|perfect|i guess|i suppose",
+    ("answer", "weak_yes"): (
+        "ok|okay|alright|all right|fine|good|great|cool|nice|perfect|i guess|i suppose|k|kk|okk|okey|oki|okie"
+    ),
     ("answer", "no"): (
-        "nope|nah|no way|no thanks|no thank you|i dont think so|i think not|negative|not for me|"
+        "nope|nah|no way|no thanks|no thank you|i dont think so|i think not|negative|not for me|n|nay|"
         # "not this": the question's answer, or the shown list turned down
         "not today|not now|not right now|not this time|not tonight|not at the moment|not quite|"
         "something else|something different|try something else|try something different|"
@@ -151,7 +153,8 @@ _GRAMMAR: Mapping[tuple[str, str], str] = {
         "more suggestions|more recommendations|others|others please|any others|other ones|"
         "other options|different ones|next|next ones|next please|what else|what else do you have|"
         "what else have you got|what else you got|anything else|got anything else|show me others|"
-        "show me other ones|show me different ones|give me more|give me others"
+        "show me other ones|show me different ones|give me more|give me others|another one|another|"
+        "a different one|different one|other one|next one"
     ),
     ("answer", "cond_more"): "more",  # alone; "more upbeat" is a wish, not an answer
     ("answer", "cond_no"): "no|not really|not at all|i dont|not much|i do not",
@@ -170,7 +173,8 @@ _GRAMMAR: Mapping[tuple[str, str], str] = {
         "what have you got|what you got|what do you got|give me something|give me some|"
         "give me one|just pick|pick something|pick one|pick for me|go ahead|any ideas|"
         "whatever you think|you choose|you decide|you pick|im feeling lucky|feeling lucky|"
-        "show results|show them|let me see|lets see|just show|hit me"
+        "show results|show them|let me see|lets see|just show|hit me|gimme|gimme recs|recs|give me recs|"
+        "recs please|any recs|some recs|gimme something|gimme some"
     ),
     ("intent", "restart"): (
         "start over|restart|reset|new search|start again|begin again|from scratch|start fresh|"

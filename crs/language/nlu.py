@@ -183,6 +183,8 @@ class OfflineNLU:
         asked = memory_intent(text) if isinstance(text, str) else None
         if asked is not None:
             return Feedback(intent=asked)
+        if isinstance(text, str):
+            text = _EMOJI.sub(lambda m: f" {_EMOJI_WORDS[m.group(0)]} ", text)
         wanted = options_request(text, self._graph.facets) if isinstance(text, str) else None
         if wanted is not None:  # "what genres do you have?" ("" for "help": every facet)
             return Feedback(intent="options", about_facet=wanted or None)
@@ -568,6 +570,10 @@ _MEMORY_INTENTS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
 )
 
 
+#: emoji that say something the grammar knows: a thumbs up is a yes, a wave a hello
+_EMOJI_WORDS = {"👍": "yes", "👍🏻": "yes", "👍🏼": "yes", "👍🏽": "yes", "👍🏾": "yes", "👍🏿": "yes", "👎": "no",
+                "👋": "hi", "🙏": "thanks", "❤️": "love", "😍": "love"}
+_EMOJI = re.compile("|".join(sorted(map(re.escape, _EMOJI_WORDS), key=len, reverse=True)))
 _ASKED_VALUES = (
     re.compile(r"\b(?:what|which)\s+(?:(?:kinds?|sorts?|types?)\s+of\s+)?(?P<what>[a-z][a-z _]{1,30}?)\s+"
                r"(?:do\s+you\s+(?:have|know|cover|offer|do)|are\s+there|(?:can|could)\s+i\s+(?:choose|pick|ask for)"
