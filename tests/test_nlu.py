@@ -393,6 +393,15 @@ def test_chat_speak_asks_for_lists(nlu: OfflineNLU) -> None:
     check(nlu, "👋", NONE, Feedback(intent="greet"))
 
 
+def test_an_option_of_the_question_picked_by_its_place(nlu: OfflineNLU) -> None:
+    offered = NLUContext(question="genre:jazz", options=("genre:jazz", "genre:rock", "genre:electronic"))
+    check(nlu, "the second one", offered, accept("genre:rock"))  # as shown: jazz? or rock, electronic
+    check(nlu, "3", offered, accept("genre:electronic"))
+    check(nlu, "I'll take the first one", offered, accept("genre:jazz"))
+    check(nlu, "the second one, not rock", offered, reject("genre:rock"))  # more said: read as usual
+    assert nlu.understand("the second one", SHOWN).accept_item == "thr"  # a list on screen comes first
+
+
 def test_something_else_with_a_wish_is_the_wish(nlu: OfflineNLU) -> None:
     check(nlu, "something else, maybe rock", SHOWN, Feedback(accept_attributes=("genre:rock",),
                                                             reject_items=("kob", "thr", "cl")))

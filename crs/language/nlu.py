@@ -189,6 +189,10 @@ class OfflineNLU:
         if wanted is not None:  # "what genres do you have?" ("" for "help": every facet)
             return Feedback(intent="options", about_facet=wanted or None)
         raw = tokenize(text[: self._max_chars]) if isinstance(text, str) else []
+        if not context.recommended and len(context.options) > 1:
+            picked = _option_by_position(raw, context.options)
+            if picked is not None:  # "the second one" while a question offers options
+                return Feedback(accept_attributes=(picked,))
         shown = context.recommended
         names = self._name_forms(shown)
         raw = self._grammar_typos(raw, names)
@@ -402,6 +406,18 @@ def _free_words(reading: _Reading, start: int, end: int) -> bool:
 def _fuzzable(token: str) -> bool:
     """Worth a typo look-up on its own: letters only, three or more, not a function word."""
     return token.isalpha() and len(token) >= 3 and token not in RESERVED
+
+
+def _option_by_position(raw: Sequence[str], options: Sequence[str]) -> str | None:
+    """The option a message picks by its place ("the second one", "#3", "2"), in the order the
+    question shows them (the asked value first), when the message says nothing else."""
+    words = [t for t in raw if t not in PUNCT]
+    for i in range(len(raw)):
+        found = list_position(raw, i, len(options), alone=len(words) == 1)
+        if found is not None:
+            rest = [t for k, t in enumerate(raw) if not i <= k < i + found[1] and t not in PUNCT]
+            return options[found[0]] if all(t in _GRAMMAR_WORDS for t in rest) else None
+    return None
 
 
 def _match_ref(reading: _Reading, i: int) -> tuple[int, str] | None:
