@@ -64,11 +64,24 @@ def memories_text(entries: Sequence[RememberedEntry]) -> str:
 
 
 def forgot_text(entries: Sequence[RememberedEntry]) -> str:
-    """The reply to "forget that ...": what was forgotten, or that nothing matched."""
+    """The reply to "forget that ...": what was forgotten, or that nothing matched.
+
+    >>> from types import SimpleNamespace as M
+    >>> day = datetime(2026, 11, 3)
+    >>> forgot_text([M(kind="session_summary", text="Looked for jazz; chose Kind of Blue.", created_at=day),
+    ...              M(kind="like", text="Chose Kind of Blue.", created_at=day)])
+    "Done, I've forgotten it: you chose Kind of Blue (Nov 3), and the search it ended."
+    """
     if not entries:
         return "I don't have anything like that remembered, so there's nothing to forget."
-    said = "; ".join(describe_memory(e).rstrip(".") for e in entries)
-    return f"Done, I've forgotten it: {said[:1].lower() + said[1:]}."
+    searches = [e for e in entries if e.kind == "session_summary"]
+    said = "; ".join(describe_memory(e).rstrip(".") for e in entries if e.kind != "session_summary")
+    if not said:  # only the summary of a search ("looked for jazz; chose ...")
+        text = searches[0].text.strip().rstrip(".")
+        return f"Done, I've forgotten that search: {text[:1].lower() + text[1:]}."
+    ended = ", and the search it ended" if len(searches) == 1 else (
+        f", and the {len(searches)} searches they ended" if searches else "")
+    return f"Done, I've forgotten it: {said[:1].lower() + said[1:]}{ended}."
 
 
 def forget_me_question() -> str:

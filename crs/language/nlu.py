@@ -581,6 +581,7 @@ _MEMORY_INTENTS: tuple[tuple[Intent, re.Pattern[str]], ...] = (
                           r"(?:i\b|i'm\b|im\b)", re.I)),
     ("memories", re.compile(
         r"\bwhat\s+(?:do|did)\s+you\s+(?:remember|know|recall)\s+(?:about\s+me|of\s+me)\b"
+        r"|^\W*what\s+(?:do|did)\s+you\s+(?:remember|recall)\W*$"
         r"|\bwhat\s+have\s+you\s+(?:remembered|stored|saved)\b|\b(?:show|list)\s+(?:me\s+)?(?:my|your)\s+memor"
         r"|\bwhat\s+do\s+you\s+have\s+(?:on|about)\s+me\b", re.I)),
 )
