@@ -46,8 +46,11 @@ class AcceptItem(_Action):
 
 
 class RejectItems(_Action):
+    """Items turned down; with ``show_more``, the next list is asked for at once ("show me more")."""
+
     type: Literal["reject_items"] = "reject_items"
     item_ids: list[str] = Field(min_length=1)
+    show_more: bool = False
 
 
 class RecommendNow(_Action):
@@ -85,7 +88,7 @@ def to_feedback(action: _Action, dialogue: DialogueState | None) -> Feedback:
     if isinstance(action, AcceptItem):
         return Feedback(accept_item=action.item_id)
     if isinstance(action, RejectItems):
-        return Feedback(reject_items=tuple(action.item_ids))
+        return Feedback(reject_items=tuple(action.item_ids), intent="recommend_now" if action.show_more else "inform")
     if isinstance(action, RecommendNow):
         return Feedback(intent="recommend_now")
     if isinstance(action, StartOver):

@@ -25,11 +25,12 @@ def test_a_question_gets_yes_no_the_other_values_and_just_recommend() -> None:
     assert len(labels) == MAX_QUICK_REPLIES and labels[-1] == "Just recommend"
 
 
-def test_a_list_gets_one_button_per_item_and_none_of_these() -> None:
+def test_a_list_gets_one_button_per_item_show_me_more_and_none_of_these() -> None:
     recs = [RecommendedItem(id=f"i{k}", name=f"Item {k}", why="") for k in range(3)]
     replies = quick_replies(Reply(text="Try these.", action="recommend", recommendations=recs))
-    assert [r.label for r in replies] == ["Item 0", "Item 1", "Item 2", "None of these"]
+    assert [r.label for r in replies] == ["Item 0", "Item 1", "Item 2", "Show me more", "None of these"]
     assert replies[0].action == {"type": "accept_item", "item_id": "i0"}
+    assert replies[-2].action == {"type": "reject_items", "item_ids": ["i0", "i1", "i2"], "show_more": True}
     assert replies[-1].action == {"type": "reject_items", "item_ids": ["i0", "i1", "i2"]}
     assert _labels(Reply(text="Enjoy!", action="accepted")) == ["Start over"]
     assert _labels(Reply(text="Say that again?", action="error")) == []
@@ -43,6 +44,12 @@ def test_every_quick_reply_is_an_action_the_recommender_takes(tmp_path: Path) ->
         rec.chat("ann", f"s{n}", "something from the 1960s")
         assert rec.act("ann", f"s{n}", choice.action).action in ("ask", "recommend", "clarify")
     listed = rec.act("ann", "s", {"type": "recommend_now"})
+    more = next(c for c in quick_replies(listed) if c.label == "Show me more")
+    rec.chat("ann", "t", "something from the 1960s")
+    first_list = rec.act("ann", "t", {"type": "recommend_now"})
+    next_list = rec.act("ann", "t", {**more.action, "item_ids": [r.id for r in first_list.recommendations]})
+    assert next_list.action == "recommend"  # the next list at once, none of the ones turned down
+    assert not {r.id for r in next_list.recommendations} & {r.id for r in first_list.recommendations}
     pick = quick_replies(listed)[0]
     assert rec.act("ann", "s", pick.action).action == "accepted"
     state = rec.state("ann", "s")

@@ -125,7 +125,8 @@ def test_a_whole_conversation_with_buttons(bot: Bot) -> None:
     listing = sent(tapped)
     items = buttons(listing)
     assert items[-1][0] == "None of these" and items[-1][1].endswith(":none")
-    assert [data.split(":")[1] for _, data in items[:-1]] == [f"i{i}" for i in range(len(items) - 1)]
+    assert items[-2][0] == "Show me more" and items[-2][1].endswith(":more")
+    assert [data.split(":")[1] for _, data in items[:-2]] == [f"i{i}" for i in range(len(items) - 2)]
 
     # a button of an earlier turn is answered, never applied
     stale = bot.tap(777, f"{turn}:y", question)

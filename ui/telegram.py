@@ -106,7 +106,7 @@ def callback_code(choice: QuickReply, reply: Reply) -> str:
     elif kind == "accept_item":
         code = f"i{[r.id for r in reply.open_recommendations].index(action['item_id'])}"
     elif kind == "reject_items":
-        code = "none"
+        code = "more" if action.get("show_more") else "none"
     elif kind == "recommend_now":
         code = "now"
     elif kind == "start_over":
@@ -126,8 +126,9 @@ def _action_for(code: str, state: Any) -> dict[str, Any] | None:
         return {"type": "recommend_now"}
     if code == "over":
         return {"type": "start_over"}
-    if code == "none":
-        return {"type": "reject_items", "item_ids": list(recommended)} if recommended else None
+    if code in ("none", "more"):
+        return {"type": "reject_items", "item_ids": list(recommended), "show_more": code == "more"} if recommended \
+            else None
     if re.fullmatch(r"o\d{1,2}", code) and int(code[1:]) < len(options):
         return {"type": "attributes", "accept": [options[int(code[1:])]]}
     if re.fullmatch(r"i\d{1,2}", code) and int(code[1:]) < len(recommended):

@@ -4,8 +4,8 @@ Each browser is one user (a random id sealed in the browser's local storage with
 in the state folder, so it survives restarts), so a returning visitor is remembered and visitors
 never share memories; ``user_id`` fixes one user for all. The page greets as soon as it loads.
 A person can type, tap a quick reply (yes / no and the other values offered with a question,
-one button per recommended item and "none of these", "start over"), or tap a recommendation
-card. Buttons and cards send structured actions (``Recommender.act``), so a tap is never
+one button per recommended item, "show me more" and "none of these", "start over"), or tap a
+recommendation card. Buttons and cards send structured actions (``Recommender.act``), so a tap is never
 misread. Beside the chat: a persona picker, the reasoning panel (the path walked, candidates
 left, the subgraph that links the path to the items) and the memory panel (what is remembered,
 each with a delete button, and "forget me"). Typed replies stream as they are written.
@@ -131,8 +131,10 @@ def quick_replies(reply: Reply) -> list[QuickReply]:
         out = out[: MAX_QUICK_REPLIES - 1]
         out.append(QuickReply("Just recommend", {"type": "recommend_now"}))
     elif shown:
-        out += [QuickReply(r.name, {"type": "accept_item", "item_id": r.id}) for r in shown[: MAX_QUICK_REPLIES - 1]]
-        out.append(QuickReply("None of these", {"type": "reject_items", "item_ids": [r.id for r in shown]}))
+        ids = [r.id for r in shown]
+        out += [QuickReply(r.name, {"type": "accept_item", "item_id": r.id}) for r in shown[: MAX_QUICK_REPLIES - 2]]
+        out.append(QuickReply("Show me more", {"type": "reject_items", "item_ids": ids, "show_more": True}))
+        out.append(QuickReply("None of these", {"type": "reject_items", "item_ids": ids}))
     elif reply.action in ("accepted", "thanks"):
         out.append(QuickReply("Start over", {"type": "start_over"}))
     return out
