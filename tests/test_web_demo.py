@@ -307,8 +307,16 @@ def test_quick_replies_answer_and_choose_in_the_browser(served: tuple[str, Recom
     assert asked[:2] == ["Yes", "No"] and asked[-1] == "Just recommend"
     _tap(page, "Just recommend")
     page.get_by_role("button", name="None of these", exact=True).wait_for(timeout=WAIT)
-    offered = [b.strip() for b in quick.all_inner_texts()][:-1]
-    assert len(offered) == 3  # one button per recommended item (top_k = 3)
+    labels = [b.strip() for b in quick.all_inner_texts()]
+    assert labels[-2:] == ["Show me more", "None of these"]
+    first = labels[:-2]
+    assert len(first) == 3  # one button per recommended item (top_k = 3)
+    _tap(page, "Show me more")  # the next list at once
+    page.wait_for_function("(first) => { const b = [...document.querySelectorAll('button.quick-reply')]"
+                           ".filter(e => e.offsetParent !== null);"
+                           " return b.length && b[0].innerText.trim() !== first; }", arg=first[0], timeout=WAIT)
+    offered = [b.strip() for b in quick.all_inner_texts()][:-2]
+    assert offered and not set(offered) & set(first)
     _tap(page, offered[0])
     page.get_by_role("button", name="Start over", exact=True).wait_for(timeout=WAIT)
     assert page.locator(USER).last.inner_text().strip() == offered[0]  # the tap shows as the person's message
