@@ -135,8 +135,10 @@ def test_go_back_brings_a_list_turned_down_back_and_stops_at_the_start(rec: Reco
     rec.chat("hu", "s", "some jazz")
     shown = rec.chat("hu", "s", "just recommend something")
     rec.chat("hu", "s", "none of these")
-    # the list is gone: "the first one" picks nothing from it now
-    assert rec.chat("hu", "s", "the first one").action == "clarify"
+    # the list is gone: "the first one" picks nothing from it now (it picks the open question's option)
+    assert rec.chat("hu", "s", "the first one").action != "accepted"
+    assert rec.state("hu", "s").accepted_item is None
+    assert rec.chat("hu", "s", "go back").action == "ask"  # to the question after "none of these"
     back = rec.chat("hu", "s", "go back")
     assert back.action == "recommend" and [r.id for r in back.recommendations] == [r.id for r in shown.recommendations]
     assert rec.chat("hu", "s", "the first one").action == "accepted"
@@ -190,3 +192,9 @@ def test_asking_what_there_is_lists_it_and_keeps_the_question_open(rec: Recommen
     assert "go back" in helped.text and "just recommend something" in helped.text
     assert rec.chat("mo", "s", "calm").action in ("ask", "recommend")
     assert "mood:calm" in rec.state("mo", "s").accepted
+
+
+def test_a_request_not_understood_is_not_taken_for_a_hello(rec: Recommender) -> None:
+    reply = rec.chat("na", "s", "hey, looking for something to listen to while cooking dinner")
+    assert reply.action == "clarify" and "yes or no" not in reply.text  # no question is open
+    assert rec.chat("ob", "s", "hi there").action == "greet"

@@ -546,6 +546,9 @@ def _assemble(reading: _Reading, answer: str | None, context: NLUContext) -> Fee
             intents.append(event.arg)
         elif kind in ("greet", "thanks"):
             flags.add(kind)
+    unread = [t for k, t in enumerate(reading.raw) if reading.owner[k] is None and t.isalpha() and t not in RESERVED]
+    if "greet" in flags and len(unread) >= 2:
+        flags.discard("greet")  # "hey, something for cooking dinner": a request not understood, not a hello
     if answer is None and "instead" in reading.raw and any(attrs.values()) and all(attrs.values()) and not (
             context.question is not None and context.question in attrs):
         # "rock instead": the question asked, or the list shown, is turned down (unless the message
