@@ -96,6 +96,7 @@ def test_button_codes_are_short_and_resolve_against_the_current_state() -> None:
     assert _action_for("y", state) == {"type": "answer", "yes": True}
     assert _action_for("i0", state) == {"type": "accept_item", "item_id": "a" * 60}  # long ids never travel
     assert _action_for("none", state) == {"type": "reject_items", "item_ids": ["a" * 60, "b"]}
+    assert _action_for("more", state) == {"type": "reject_items", "item_ids": ["a" * 60, "b"], "show_more": True}
     assert _action_for("o7", state) is None and _action_for("i9", state) is None
     assert _action_for("y", DialogueState(turn=5)) is None  # no question pending: nothing to say yes to
     assert callback_code(QuickReply("Start over", {"type": "start_over"}), reply) == "4:over"

@@ -127,8 +127,8 @@ def _action_for(code: str, state: Any) -> dict[str, Any] | None:
     if code == "over":
         return {"type": "start_over"}
     if code in ("none", "more"):
-        return {"type": "reject_items", "item_ids": list(recommended), "show_more": code == "more"} if recommended \
-            else None
+        more = {"show_more": True} if code == "more" else {}
+        return {"type": "reject_items", "item_ids": list(recommended), **more} if recommended else None
     if re.fullmatch(r"o\d{1,2}", code) and int(code[1:]) < len(options):
         return {"type": "attributes", "accept": [options[int(code[1:])]]}
     if re.fullmatch(r"i\d{1,2}", code) and int(code[1:]) < len(recommended):
