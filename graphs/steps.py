@@ -141,6 +141,18 @@ class _Acknowledged(TypedDict, total=False):  # ReplyPlan's fields of that name
     understood_not: tuple[str, ...]
 
 
+def _nlu_context(dialogue: DialogueState) -> NLUContext:
+    """What a message is read against: the open question, and the list still on screen (a list
+    turned down whole is gone: "the first one" no longer picks from it)."""
+    shown = () if set(dialogue.recommended) <= set(dialogue.rejected_items) else dialogue.recommended
+    return NLUContext(question=dialogue.question, options=dialogue.options, recommended=shown,
+                      accepted=dialogue.accepted)
+
+
+def _unknown_id(exc: UnknownIdError) -> dict[str, Any]:
+    return {"problem": f"{str(exc).capitalize()}."}  # the turn's error reply; the dialogue is left as it was
+
+
 def _understood(feedback: Feedback, dialogue: DialogueState) -> dict[str, list[str]] | None:
     """What a message asked for, to acknowledge: not a bare yes or no to the question asked."""
     accept, reject = list(feedback.accept_attributes), list(feedback.reject_attributes)
@@ -229,12 +241,7 @@ class TurnSteps:
                 f"the limit is {self.max_message_chars:,}).",
             }
         dialogue = self._dialogue(state)
-        # a list turned down whole is gone: "the first one" no longer picks from it
-        shown = () if set(dialogue.recommended) <= set(dialogue.rejected_items) else dialogue.recommended
-        context = NLUContext(
-            question=dialogue.question, options=dialogue.options, recommended=shown, accepted=dialogue.accepted,
-        )
-        feedback = self.nlu.understand(text, context)
+        feedback = self.nlu.understand(text, _nlu_context(dialogue))
         return {"feedback": feedback.to_dict(), "problem": None, "understood": _understood(feedback, dialogue)}
 
     def reason(self, state: TurnState) -> dict[str, Any]:
@@ -260,7 +267,7 @@ class TurnSteps:
             try:
                 updated = _stated_changes(self.engine.apply(dialogue, feedback), feedback, state.get("message"))
             except UnknownIdError as exc:
-                return {"problem": f"{str(exc).capitalize()}."}
+                return _unknown_id(exc)
         out: dict[str, Any] = {"dialogue": updated.to_dict()}
         answered = feedback.intent in ("inform", "recommend_now", "restart")  # not a "why?" nor a misreading
         if answered and updated != dialogue and state.get("dialogue"):  # what "go back" returns to
@@ -279,7 +286,7 @@ class TurnSteps:
             try:
                 out["dialogue"] = self.engine.apply(restored, instead).to_dict()
             except UnknownIdError as exc:
-                return {"problem": f"{str(exc).capitalize()}."}
+                return _unknown_id(exc)
             out["feedback"] = instead.to_dict()  # the turn goes on as that answer
         return out
 
@@ -289,9 +296,7 @@ class TurnSteps:
         rest = _GO_BACK.sub("", message or "", count=1)
         if not rest.strip():
             return None
-        context = NLUContext(question=restored.question, options=restored.options,
-                             recommended=restored.recommended, accepted=restored.accepted)
-        meant = self.nlu.understand(rest, context)
+        meant = self.nlu.understand(rest, _nlu_context(restored))
         if meant.intent not in ("inform", "recommend_now") or meant.is_empty:
             return None
         return Feedback(accept_attributes=meant.accept_attributes, reject_attributes=meant.reject_attributes,
