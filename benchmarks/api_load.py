@@ -1,7 +1,7 @@
 """Load on ``crs serve``: concurrent clients on loopback, the offline engine, real HTTP turns.
 
     python benchmarks/api_load.py [--clients 16] [--turns 40] [--no-memory | --memory-server]
-                                  [--turn-threads N] [--returning] [--repeat N]
+                                  [--turn-threads N] [--memory-process on|off] [--returning] [--repeat N]
                                   [--out benchmarks/out/api_load.json]
 
 Starts ``crs serve`` (bundled catalog, long-term memory on unless --no-memory) on a free
@@ -10,10 +10,12 @@ loopback port, lets each client hold conversations (a genre and decade of its ow
 until it has sent ``--turns`` turns, after one warm-up conversation per client that is not
 counted. Prints and writes throughput and p50/p95/p99 per-turn latency (client side, whole
 HTTP round trip; with ``--repeat N``, each run on a fresh server and the medians of the runs)
-and checks the floor: p95 <= 100 ms per turn. It also reports the server's CPU
-time per turn (from /proc, user + system, all its threads): what a turn costs, whatever else
-the machine is running. ``--memory-server`` keeps long-term memory in a Chroma server
-(``chroma run`` on loopback) instead of the embedded store: a separate mode, reported as such.
+and checks the floor: p95 <= 100 ms per turn. It also reports the server's CPU time per turn
+(from /proc, user + system, all its threads), and apart from it that of the memory store's
+process: what a turn costs, whatever else the machine is running. ``--memory-process off``
+keeps the embedded store in the server's own process (as before it had one of its own).
+``--memory-server`` keeps long-term memory in a Chroma server (``chroma run`` on loopback)
+instead of the embedded store: a separate mode, reported as such.
 Each conversation is a new person unless ``--returning`` (each client one person throughout,
 so memory recalls and extends what earlier conversations left).
 """
@@ -61,11 +63,13 @@ def start_chroma(home: Path) -> tuple[subprocess.Popen[bytes], int]:
     return proc, port
 
 
-def start_server(home: Path, memory: bool, chroma_port: int | None = None,
-                 turn_threads: int | None = None) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(home: Path, memory: bool, chroma_port: int | None = None, turn_threads: int | None = None,
+                 memory_process: bool | None = None) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     settings = home / "crs.toml"
     toml = [f"memory = {'true' if memory else 'false'}"]
+    if memory_process is not None:
+        toml += [f"memory_process = {'true' if memory_process else 'false'}"]
     if chroma_port is not None:
         toml += ['memory_host = "127.0.0.1"', f"memory_port = {chroma_port}"]
     if turn_threads is not None:
@@ -104,6 +108,15 @@ def cpu_seconds(pid: int) -> float | None:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def children_cpu_seconds(pid: int) -> float:
+    """:func:`cpu_seconds` of a process's live children (the memory store's process), summed."""
+    try:
+        children = [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except OSError:
+        return 0.0
+    return sum(cpu_seconds(c) or 0.0 for c in children)
+
+
 def server_code() -> dict[str, object]:
     """Which code ``crs serve`` runs here: the folder of the installed ``crs`` and its git commit."""
     where = subprocess.run([sys.executable, "-c", "import crs, os; print(os.path.dirname(crs.__file__))"],
@@ -138,7 +151,7 @@ async def conversation(client: aiohttp.ClientSession, who: str, session: str, n:
 
 
 async def drive(url: str, args: argparse.Namespace, server_pid: int) -> tuple[list[list[tuple[str, float]]], float,
-                                                                            float | None, float | None]:
+                                                                            float | None, float | None, float]:
     """Every client at once on one event loop (aiohttp: about 0.1 ms of CPU per request, so the
     client does not set the pace); the clock starts when all have warmed up."""
     per_client: list[list[tuple[str, float]]] = [[] for _ in range(args.clients)]
@@ -158,9 +171,10 @@ async def drive(url: str, args: argparse.Namespace, server_pid: int) -> tuple[li
 
         tasks = [asyncio.create_task(client_loop(i)) for i in range(args.clients)]
         await ready.wait()
-        start, cpu_start = time.perf_counter(), cpu_seconds(server_pid)
+        start, cpu_start, child_start = time.perf_counter(), cpu_seconds(server_pid), children_cpu_seconds(server_pid)
         await asyncio.gather(*tasks)
-        return per_client, time.perf_counter() - start, cpu_start, cpu_seconds(server_pid)
+        return (per_client, time.perf_counter() - start, cpu_start, cpu_seconds(server_pid),
+                children_cpu_seconds(server_pid) - child_start)
 
 
 def run_once(args: argparse.Namespace) -> dict[str, Any]:
@@ -169,9 +183,9 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="crs-load-") as tmp:
         chroma, chroma_port = start_chroma(Path(tmp)) if args.memory_server else (None, None)
         proc, url = start_server(Path(tmp), memory=not args.no_memory, chroma_port=chroma_port,
-                                 turn_threads=args.turn_threads)
+                                 turn_threads=args.turn_threads, memory_process=args.memory_process)
         try:
-            per_client, wall, cpu_start, cpu_end = asyncio.run(drive(url, args, proc.pid))
+            per_client, wall, cpu_start, cpu_end, child_cpu = asyncio.run(drive(url, args, proc.pid))
         finally:
             proc.terminate()
             proc.wait(timeout=30)
@@ -196,6 +210,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
         "latency_ms_by_turn": by_kind,
         "server_cpu_ms_per_turn": round((cpu_end - cpu_start) * 1000 / len(latencies), 2)
         if cpu_start is not None and cpu_end is not None else None,
+        "memory_process_cpu_ms_per_turn": round(child_cpu * 1000 / len(latencies), 2),
         "load_average_1m_before": round(load_before, 2),
     }
 
@@ -209,11 +224,16 @@ def main() -> None:
     mode.add_argument("--memory-server", action="store_true", help="long-term memory in a Chroma server on loopback")
     parser.add_argument("--turn-threads", type=int, default=None,
                         help="the server's serve.turn_threads (default: the server's own default)")
+    parser.add_argument("--memory-process", choices=("on", "off"), default=None,
+                        help="the server's memory_process: the embedded store in a process of its own "
+                        "(default: the server's own default, on)")
     parser.add_argument("--returning", action="store_true",
                         help="each client is one person across all its conversations (default: a new person each)")
     parser.add_argument("--repeat", type=int, default=1, help="runs, each on a fresh server; medians are reported")
     parser.add_argument("--out", type=Path, default=None, help="write the JSON result here")
     args = parser.parse_args()
+    if args.memory_process is not None:
+        args.memory_process = args.memory_process == "on"
 
     runs = [run_once(args) for _ in range(args.repeat)]
 
@@ -228,11 +248,13 @@ def main() -> None:
         "memory": "chroma server" if args.memory_server else not args.no_memory,
         "people": "one per client, returning" if args.returning else "a new one per conversation",
         "turn_threads": args.turn_threads or "server default",
+        "memory_process": "server default" if args.memory_process is None else args.memory_process,
         "catalog": "bundled albums",
         "runs": len(runs),
         "throughput_turns_per_second": median(lambda r: r["throughput_turns_per_second"]),
         "latency_ms": {k: median(lambda r, k=k: r["latency_ms"][k]) for k in ("p50", "p95", "p99", "mean", "max")},
         "server_cpu_ms_per_turn": median(lambda r: r["server_cpu_ms_per_turn"] or 0.0),
+        "memory_process_cpu_ms_per_turn": median(lambda r: r["memory_process_cpu_ms_per_turn"]),
         "each_run": runs,
         "server_code": server_code(),
         "floor_p95_ms": FLOOR_P95_MS,

@@ -271,14 +271,17 @@ class Recommender:
                 settings=settings.memory_settings,
                 # With a Chroma server the writes are HTTP calls that free the GIL: off the reply path
                 # they cut the session-end turn (p50) from 685 to 95 ms (benchmarks/out/api_load_memory_server*.json).
-                # Embedded Chroma holds the GIL through an upsert, so a background write stalls every
-                # thread all the same (no gain measured), and it makes Chroma's leak of freed memory into
-                # other users' index files (length.bin) likelier to carry a forgotten user's bytes.
+                # Embedded Chroma in this process holds the GIL through an upsert, so a background write
+                # stalls every thread all the same (no gain measured), and it makes Chroma's leak of freed
+                # memory into other users' index files (length.bin) likelier to carry a forgotten user's
+                # bytes. In a process of its own (memory_process) the store serves one call at a time, and
+                # a write waits on a pipe with the GIL released: to the background, as with a server.
                 # With conversations in PostgreSQL (other workers may serve this person), a write stays in
                 # its turn, under the user's lock across workers: forget-me on another worker takes that
                 # lock too, so no write of this worker can land after it.
-                background=settings.memory_host is not None and settings.checkpoints_url is None,
-                **memory_clock)
+                background=(settings.memory_host is not None or settings.memory_process)
+                and settings.checkpoints_url is None,
+                process=settings.memory_process, **memory_clock)
         rec = cls(graph, vocabulary=vocabulary, settings=settings, **kwargs)
         if built is not None:
             rec.policy_name = settings.strategy or "best"

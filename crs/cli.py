@@ -68,6 +68,14 @@ def _settings(
         raise _fail(f"{where}: {str(error['msg']).removeprefix('Value error, ')}") from None
 
 
+def _serving(settings: Settings) -> Settings:
+    """A server's settings: the embedded memory store in a process of its own unless set, so one
+    person's memory write never stalls another's reply (see crs.memory.process_store)."""
+    if "memory_process" in settings.model_fields_set:
+        return settings
+    return settings.model_copy(update={"memory_process": True})
+
+
 def _recommender(settings: Settings) -> Any:
     from tqdm import tqdm
 
@@ -207,8 +215,8 @@ def demo(
 
     _check_free_port("127.0.0.1", port)
     _check_persona(persona)
-    rec = _recommender(_settings(settings_file, catalog, dataset, data_dir, state_dir, persona=persona,
-                                 interactions=interactions, model=model, strategy=policy))
+    rec = _recommender(_serving(_settings(settings_file, catalog, dataset, data_dir, state_dir, persona=persona,
+                                          interactions=interactions, model=model, strategy=policy)))
     typer.echo(f"crs: {_engine_line(rec)}", err=True)
     launch(rec, port=port, user_id=user)
 
@@ -284,8 +292,8 @@ def serve(
     except ImportError as exc:
         raise _fail(f"crs serve needs the serve extra: pip install 'crs[serve]' ({exc.name} is missing)") from None
     _check_persona(persona)
-    settings = _settings(settings_file, catalog, dataset, data_dir, state_dir, persona=persona,
-                         checkpoints_url=checkpoints_url, memory_host=memory_host, memory_port=memory_port)
+    settings = _serving(_settings(settings_file, catalog, dataset, data_dir, state_dir, persona=persona,
+                                  checkpoints_url=checkpoints_url, memory_host=memory_host, memory_port=memory_port))
     try:
         check_workers(settings, workers)
         tokens = resolve_tokens(settings, insecure=insecure_no_auth)

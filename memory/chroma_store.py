@@ -32,7 +32,7 @@ from crs.memory.embedding import OfflineEmbeddingFunction
 from crs.memory.entry import MemoryEntry, MemoryKind
 from crs.memory.store import IsolationError, MemoryHit, MemoryStoreError, StoreCorrupted, StoreUnavailable
 
-__all__ = ["ChromaMemoryStore", "Layout", "client_settings"]
+__all__ = ["ChromaMemoryStore", "Layout", "client_settings", "collection_name"]
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +49,8 @@ def client_settings() -> Any:
     return Settings(anonymized_telemetry=False, allow_reset=False)
 
 
-def _collection_name(user_id: str) -> str:
+def collection_name(user_id: str) -> str:
+    """The per-user layout's collection of a user."""
     # Chroma names allow [a-zA-Z0-9._-] only: hash the id (stored in the metadata as well).
     return _PREFIX + hashlib.sha256(user_id.encode("utf-8")).hexdigest()[:40]
 
@@ -217,9 +218,17 @@ class ChromaMemoryStore:
         with _guard("heartbeat"):
             self._client.heartbeat()
 
+    def users_with_memories(self) -> set[str] | None:
+        """In the per-user layout, the collection names of every user with memories (see
+        :func:`collection_name`); None in the shared layout, which cannot tell without a read."""
+        if self.layout != "per_user":
+            return None
+        with _guard("listing the users with memories"):
+            return {c.name for c in self._client.list_collections() if c.name.startswith(_PREFIX)}
+
     # ---------------------------------------------------------------- internal
     def _collection(self, user_id: str, *, create: bool) -> Any | None:
-        name = _SHARED if self.layout == "shared" else _collection_name(user_id)
+        name = _SHARED if self.layout == "shared" else collection_name(user_id)
         meta = {"owner": "*" if self.layout == "shared" else user_id}
         with _guard(f"opening the memories of user {user_id!r}"):
             if create:
@@ -235,7 +244,7 @@ class ChromaMemoryStore:
     def _drop_user_collection(self, user_id: str) -> None:
         with _guard(f"deleting the memories of user {user_id!r}"):
             try:
-                self._client.delete_collection(_collection_name(user_id))
+                self._client.delete_collection(collection_name(user_id))
             except NotFoundError:  # nothing stored for this user: nothing to delete
                 return
 

@@ -35,6 +35,7 @@ from crs.memory.config import MemorySettings
 from crs.memory.entry import MemoryEntry, MemoryKind
 from crs.memory.llm import ReflectionError, llm_candidates
 from crs.memory.neighbours import ItemNeighbours
+from crs.memory.process_store import ProcessMemoryStore
 from crs.memory.profile import Profile, base_rates, build_profile
 from crs.memory.reflection import (
     Candidate,
@@ -149,9 +150,11 @@ class ReflectiveMemory:
         port: int = 8000,
         state_dir: str | Path | None = None,
         degrade: bool = True,
+        process: bool = False,
         **kwargs: Any,
     ) -> ReflectiveMemory:
-        """Open the embedded store at ``path`` (or a server at ``host:port``).
+        """Open the embedded store at ``path`` (or a server at ``host:port``); with ``process``,
+        the embedded store runs in a child process (:mod:`crs.memory.process_store`).
 
         Derived state (reranker, profiles) goes to ``state_dir``: by default beside an embedded
         store, and for a server ``$CRS_HOME/memory-derived``. With ``degrade`` a store that
@@ -164,7 +167,8 @@ class ReflectiveMemory:
                 store: MemoryStore = ChromaMemoryStore.http(host, port, state_dir=derived)
             else:
                 extra = {"state_dir": Path(state_dir)} if state_dir is not None else {}
-                store = ChromaMemoryStore.persistent(path or _default_path(), **extra)
+                opener = ProcessMemoryStore.persistent if process else ChromaMemoryStore.persistent
+                store = opener(path or _default_path(), **extra)
         except MemoryStoreError as exc:
             if not degrade or isinstance(exc, StoreCorrupted):  # a damaged file needs the person
                 raise

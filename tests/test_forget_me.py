@@ -6,9 +6,10 @@ import sqlite3
 from pathlib import Path
 
 import chromadb
+import pytest
 
 from crs import Recommender, Settings
-from crs.memory.chroma_store import _collection_name, client_settings
+from crs.memory.chroma_store import client_settings, collection_name
 
 
 def talk(rec: Recommender, user: str, session: str, *messages: str) -> None:
@@ -45,7 +46,7 @@ def test_memory_carries_over_and_forget_me_removes_everything(tmp_path: Path) ->
         assert bob == {"3:bob:monday"}
     client = chromadb.PersistentClient(path=str(tmp_path / "memory"), settings=client_settings())
     names = {c.name for c in client.list_collections()}
-    assert _collection_name("ann") not in names and _collection_name("bob") in names
+    assert collection_name("ann") not in names and collection_name("bob") in names
     leftovers = [p for p in (tmp_path / "memory").rglob("*") if "ann" in p.name]
     assert leftovers == []
 
@@ -78,8 +79,9 @@ def _files_holding(folder: Path, *needles: bytes) -> list[str]:
                   for n in needles if n in p.read_bytes())
 
 
-def test_forget_me_leaves_no_byte_of_the_user_in_the_state_folder(tmp_path: Path) -> None:
-    rec = Recommender.from_settings(Settings(state_dir=tmp_path, embeddings=False))
+@pytest.mark.parametrize("memory_process", [False, True], ids=["store-in-this-process", "store-in-its-own"])
+def test_forget_me_leaves_no_byte_of_the_user_in_the_state_folder(tmp_path: Path, memory_process: bool) -> None:
+    rec = Recommender.from_settings(Settings(state_dir=tmp_path, embeddings=False, memory_process=memory_process))
     for session in ("s1", "s2"):
         talk(rec, "zed-9f3k", session, "I love jazz. I'm a zorblaxian", "just recommend something")
         talk(rec, "bob", session, "I love rock", "just recommend something")
@@ -95,6 +97,9 @@ def test_forget_me_leaves_no_byte_of_the_user_in_the_state_folder(tmp_path: Path
     # the others' memories and conversations still work, in this process and a new one
     assert rec.memory.prior("bob") and rec.state("bob", "s1") is not None
     rec.chat("bob", "s3", "I'm done with rock")
+    if memory_process:  # one process per embedded store at a time
+        rec.memory.flush()
+        rec.memory.store.close()
     again = Recommender.from_settings(Settings(state_dir=tmp_path, embeddings=False))
     assert again.memory.avoid("bob") == ["genre:rock"] and again.memories("zed-9f3k") == []
 

@@ -1,4 +1,5 @@
-"""The memory store contract, run against the embedded store and a real ``chroma run`` server."""
+"""The memory store contract, run against the embedded store (in this process and in one of its
+own), a real ``chroma run`` server and the in-memory store."""
 
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from crs.memory import (
     UserMemories,
 )
 from crs.memory.chroma_store import client_settings
+from crs.memory.process_store import ProcessMemoryStore
 from tests.conftest import missing
 from tests.services import CHROMA, Chroma, free_port
 
@@ -45,10 +47,15 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ChromaSe
     server.stop()
 
 
-@pytest.fixture(params=["embedded", "http", "in-memory"])
+@pytest.fixture(params=["embedded", "process", "http", "in-memory"])
 def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[MemoryStore]:
     if request.param == "in-memory":
         yield InMemoryStore()
+        return
+    if request.param == "process":
+        in_child = ProcessMemoryStore.persistent(tmp_path / "store")
+        yield in_child
+        in_child.close()
         return
     if request.param == "embedded":
         yield ChromaMemoryStore.persistent(tmp_path / "store")
@@ -154,9 +161,9 @@ def test_persisted_collection_reopens_in_a_fresh_process(tmp_path: Path) -> None
     code = f"""
 import json, chromadb
 import crs.memory  # registers the offline embedding function
-from crs.memory.chroma_store import _collection_name
+from crs.memory.chroma_store import collection_name
 client = chromadb.PersistentClient(path={str(tmp_path / 'store')!r}, settings=crs.memory.chroma_store.client_settings())
-col = client.get_collection(_collection_name("ann"))  # no embedding function passed: rebuilt from config
+col = client.get_collection(collection_name("ann"))  # no embedding function passed: rebuilt from config
 found = col.query(query_texts=["saxophone jazz"], n_results=1)
 again = crs.memory.ChromaMemoryStore.persistent({str(tmp_path / 'store')!r}).for_user("ann").search("kids", 1)[1]
 print(json.dumps([found["ids"][0][0], again[0].entry.id, col.configuration["embedding_function"].name()]))
