@@ -530,7 +530,7 @@ class Recommender:
 
                 following = next_part(record, session_id)
                 if following is not None:
-                    self.app.update_state(config, {"memory_record": following}, as_node="reflect")
+                    self.app.update_state(config, {"memory_record": following}, as_node="respond")
 
     def _config(self, user_id: str, session_id: str) -> RunnableConfig:
         user = _check_id("user_id", user_id)

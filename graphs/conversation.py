@@ -2,10 +2,11 @@
 
 START ─▶ recall (a thread's first turn) ─▶ understand → reason → decide ─▶ ask ───────┐
   └──────────────────────────────────────▶ understand                 ├─▶ recommend ─┤
-                                                                      └──────────────┴─▶ respond → reflect → END
+                                                                      └──────────────┴─▶ respond → END
 
-``reflect`` is there only when the steps have a long-term memory to hand the turn to: every
-node costs a turn about as much as the steps' own work, so the graph runs none for nothing.
+With a long-term memory, ``respond`` also hands the finished turn to it (``TurnSteps.reflect``)
+before the turn ends: every node costs a turn about as much as the steps' own work (measured:
+``benchmarks/turn_cost_split.py``), so the graph runs none it can do without.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def build_conversation_graph(
     graph.add_node("decide", steps.decide)
     graph.add_node("ask", steps.record)
     graph.add_node("recommend", steps.record)
-    graph.add_node("respond", steps.respond)
+    graph.add_node("respond", steps.respond if steps.memory is None else steps.respond_and_reflect)
     graph.add_conditional_edges(START, _first_step, ["recall", "understand"])
     graph.add_edge("recall", "understand")
     graph.add_edge("understand", "reason")
@@ -45,10 +46,5 @@ def build_conversation_graph(
     graph.add_conditional_edges("decide", steps.route, ["ask", "recommend", "respond"])
     graph.add_edge("ask", "respond")
     graph.add_edge("recommend", "respond")
-    if steps.memory is not None:
-        graph.add_node("reflect", steps.reflect)
-        graph.add_edge("respond", "reflect")
-        graph.add_edge("reflect", END)
-    else:
-        graph.add_edge("respond", END)
+    graph.add_edge("respond", END)
     return graph.compile(checkpointer=checkpointer)
