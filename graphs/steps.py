@@ -219,11 +219,11 @@ class TurnSteps:
         user = state.get("user_id")
         if self.memory is None or not user:
             return {"dialogue": self.engine.start(user).to_dict()}
-        chosen = list(self.memory.chosen(user)) if isinstance(self.memory, ChoiceMemory) else []
         if isinstance(self.memory, RecallingMemory):  # retrieved for what this session opens with
             prior = self.memory.recall(user, state.get("message"))
         else:
             prior = self.memory.prior(user)
+        chosen = list(self.memory.chosen(user)) if isinstance(self.memory, ChoiceMemory) else []  # after: one read
         return {"dialogue": self.engine.start(user, prior, self.memory.avoid(user)).to_dict(),
                 "chosen_before": [i for i in chosen if i in self.engine.graph.item_index]}
 

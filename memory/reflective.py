@@ -87,6 +87,7 @@ class _UserState:
     postponed: OrderedDict[str, SessionRecord] = field(default_factory=OrderedDict)  # carried, reflection failed
     pending: list[Retrieval] = field(default_factory=list)
     profile: Profile | None = None
+    chosen: list[str] | None = None  # items chosen before, as this session's recall read them (see chosen())
     holders: int = 0  # callers holding or waiting for ``lock``: never evicted meanwhile
 
 
@@ -252,6 +253,7 @@ class ReflectiveMemory:
             with self._held(user_id) as user:
                 user.profile = None
                 entries = self._require_store().for_user(user_id).entries(valid_only=True)
+                user.chosen = _chosen_items(entries)
                 prefs = [e for e in entries if e.kind in ("like", "dislike")]
                 rs = self.settings.reranker
                 if len(prefs) > rs.prior_m:  # the reranker's pick (or, with it off, the most similar)
@@ -292,13 +294,17 @@ class ReflectiveMemory:
             return []
 
     def chosen(self, user_id: str) -> list[str]:
-        """Items the user chose before, newest first: not offered again unless asked for."""
+        """Items the user chose before, newest first: not offered again unless asked for.
+
+        Right after :meth:`recall` (a session's start) this is what recall read, not a second read
+        of the store: nothing was written for the user in between (a write clears it)."""
         try:
-            self._settle(user_id)
-            entries = self._require_store().for_user(user_id).entries(valid_only=True)
-            chosen = sorted(((e.valid_from, i) for e in entries if e.evidence_source == "chosen" for i in e.item_ids),
-                            reverse=True)
-            return list(dict.fromkeys(i for _, i in chosen))
+            with self._held(user_id) as user:
+                if user.chosen is not None:
+                    found, user.chosen = user.chosen, None
+                    return found
+                entries = self._require_store().for_user(user_id).entries(valid_only=True)
+            return _chosen_items(entries)
         except MemoryStoreError as exc:
             log.warning("memory unavailable for user %r, starting without it: %s", user_id, exc)
             return []
@@ -476,6 +482,7 @@ class ReflectiveMemory:
         result = apply_candidates(handle, record.session_id, candidates,
                                   merge_threshold=self.settings.merge_threshold, now=self.clock())
         with self._held(record.user_id, settle=False) as user:
+            user.chosen = None
             # the memories as just written: no second read of the store
             user.profile = self._build_profile(record.user_id, [e for e in result.entries if e.valid_to is None])
             self._write_profile(record.user_id)
@@ -640,7 +647,7 @@ class ReflectiveMemory:
             if not memories.get([memory_id]):
                 return False
             memories.delete([memory_id])
-            user.profile = None
+            user.profile, user.chosen = None, None
             self._write_profile(user_id)
         return True
 
@@ -665,7 +672,7 @@ class ReflectiveMemory:
                 gone = [e for e in valid if words <= set(re.findall(r"[a-z0-9']+", e.text.lower()))]
             if gone:
                 memories.delete([e.id for e in gone])
-                user.profile = None
+                user.profile, user.chosen = None, None
                 self._write_profile(user_id)
         return gone
 
@@ -712,6 +719,13 @@ class ReflectiveMemory:
 
 _FORGET_STOP = frozenset({"that", "the", "you", "and", "about", "please", "like", "love", "i'm", "have", "any",
                           "more", "anymore", "with", "not"})
+
+
+def _chosen_items(entries: Sequence[MemoryEntry]) -> list[str]:
+    """Items chosen before, newest first, once each."""
+    chosen = sorted(((e.valid_from, i) for e in entries if e.evidence_source == "chosen" for i in e.item_ids),
+                    reverse=True)
+    return list(dict.fromkeys(i for _, i in chosen))
 
 
 def _reward(used: bool, accepted: bool | None) -> float:

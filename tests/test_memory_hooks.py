@@ -95,3 +95,30 @@ def test_memory_settings_from_a_settings_file_reach_the_memory(tmp_path: Path) -
     with pytest.raises(SettingsError, match=r"line 2: unknown setting 'memory_settings.profile.dislike_scal' "
                                             r"\(did you mean 'dislike_scale'\?\)"):
         load_settings(path)
+
+
+def test_a_session_start_reads_the_persons_memories_once(tmp_path: Path) -> None:
+    from crs import Settings
+
+    rec = Recommender.from_settings(Settings(state_dir=tmp_path, embeddings=False))
+    listed = rec.chat("ann", "s1", "I love jazz, just recommend something").recommendations
+    rec.act("ann", "s1", {"type": "accept_item", "item_id": listed[0].id})
+    rec.memory.flush()
+    store = rec.memory.store
+    reads: list[str] = []
+    handle_of = store.for_user
+
+    class Counting:
+        def __init__(self, user_id: str) -> None:
+            self._handle = handle_of(user_id)
+
+        def __getattr__(self, name: str) -> object:
+            if name == "entries":
+                reads.append(name)
+            return getattr(self._handle, name)
+
+    store.for_user = Counting  # type: ignore[method-assign]
+    reply = rec.chat("ann", "s2", "hello")
+    assert reads == ["entries"]  # the prior and the items chosen before come from one read
+    assert rec.state("ann", "s2") is not None and "jazz" in reply.text.lower()
+    assert listed[0].id in (rec.app.get_state(rec._config("ann", "s2")).values.get("chosen_before") or [])
