@@ -239,7 +239,7 @@ def apply_candidates(
     existing = {e.id: e for e in handle.entries()}
     merged_into = {m: e.id for e in existing.values() for m in e.merged_ids}
     texts = sorted({c.text for c in candidates} | {e.text for e in existing.values() if e.valid_to is None})
-    vectors = dict(zip(texts, handle.embed(texts), strict=True)) if texts else {}
+    vectors = _LazyVectors(handle, texts)
     changed: dict[str, MemoryEntry] = {}
     new: dict[str, MemoryEntry] = {}
     for c in candidates:
@@ -287,18 +287,32 @@ def apply_candidates(
     return result
 
 
+class _LazyVectors:
+    """The texts' vectors, embedded all at once when first asked for: most candidates name catalog
+    ids and are compared by them, so most reflections need no embedding at all."""
+
+    def __init__(self, handle: UserMemories, texts: Sequence[str]) -> None:
+        self._handle, self._texts = handle, texts
+        self._vectors: dict[str, np.ndarray] | None = None
+
+    def get(self, text: str) -> np.ndarray | None:
+        if self._vectors is None:
+            texts = self._texts
+            self._vectors = dict(zip(texts, self._handle.embed(texts), strict=True)) if texts else {}
+        return self._vectors.get(text)
+
+
 def _near_duplicate(
-    entries: Iterable[MemoryEntry], c: Candidate, vectors: Mapping[str, np.ndarray], threshold: float
+    entries: Iterable[MemoryEntry], c: Candidate, vectors: _LazyVectors, threshold: float
 ) -> MemoryEntry | None:
     best, best_sim = None, threshold
-    qv = vectors.get(c.text)
     for e in entries:
         if e.valid_to is not None or not _same_target(e, c) or e.kind == "session_summary":
             continue
         if c.attribute_ids or c.item_ids:
             sim = 1.0  # same kind on the same catalog ids: the same topic, whatever the wording
         else:
-            ev = vectors.get(e.text)
+            qv, ev = vectors.get(c.text), vectors.get(e.text)
             sim = float(np.dot(qv, ev)) if qv is not None and ev is not None else 0.0
         if sim >= best_sim:
             best, best_sim = e, sim

@@ -122,6 +122,25 @@ def test_near_duplicate_wording_merges(mem: ReflectiveMemory) -> None:
     assert len(handle.entries()) == 2
 
 
+def test_only_free_text_against_free_text_is_embedded(mem: ReflectiveMemory) -> None:
+    assert mem.store is not None
+    handle = mem.store.for_user("ann")
+    embedded: list[list[str]] = []
+    embed = handle.embed
+
+    def counting(texts: Sequence[str]) -> Any:
+        embedded.append(list(texts))
+        return embed(texts)
+
+    handle.embed = counting  # type: ignore[method-assign]
+    apply_candidates(handle, "s1", [Candidate("like", "Loves jazz.", ("genre:jazz",), turns=(1,))])
+    apply_candidates(handle, "s2", [Candidate("like", "Said yes to jazz.", ("genre:jazz",), turns=(2,)),
+                                    Candidate("fact", "Has two young kids.", turns=(3,))])
+    assert embedded == []  # catalog ids compare by id; a first fact has nothing to be compared with
+    result = apply_candidates(handle, "s3", [Candidate("fact", "Has two young kids", turns=(4,))])
+    assert result.merged and len(embedded) == 1  # the two wordings, compared by meaning
+
+
 def test_a_stated_dislike_supersedes_the_like(mem: ReflectiveMemory, toy_graph: KnowledgeGraph) -> None:
     mem.observe("ann", _state("s1", 1, accepted=["genre:rock"], message="I love rock"))
     mem.reflect("ann", "s1")
