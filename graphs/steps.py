@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from dataclasses import asdict
-from typing import Any, Literal, Protocol, TypedDict, cast, runtime_checkable
+from typing import Any, Literal, Protocol, TypedDict, runtime_checkable
 
 import numpy as np
 from langgraph.config import get_stream_writer
@@ -540,12 +540,6 @@ class TurnSteps:
             "message": state.get("message"),
             "history": tuple(turns[-_HISTORY_TURNS:]),
         }
-
-    def respond_and_reflect(self, state: TurnState) -> dict[str, Any]:
-        """:meth:`respond`, then :meth:`reflect` on the turn it finished, in one step: a graph node
-        costs a turn about as much as the steps' own work (see ``graphs.conversation``)."""
-        out = self.respond(state)
-        return {**out, **self.reflect(cast(TurnState, {**state, **out}))}
 
     def reflect(self, state: TurnState) -> dict[str, Any]:
         """Hand the finished turn to long-term memory (a no-op without memory)."""
