@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from crs.api import Recommender
-from crs.memory import MemoryEntry, MemoryStoreError, ReflectiveMemory, StoreCorrupted, StoreUnavailable
+from crs.memory import MemoryEntry, MemoryStoreError, StoreUnavailable
 from crs.memory.process_store import ProcessMemoryStore
 from crs.settings import Settings
 
@@ -43,17 +43,6 @@ def test_the_childs_errors_arrive_as_the_embedded_store_raises_them(tmp_path: Pa
     store.close()
     with pytest.raises(StoreUnavailable, match="closed"):
         store.for_user("ann").entries()
-
-
-def test_a_corrupted_store_is_named_at_open_and_left_as_it_was(tmp_path: Path) -> None:
-    folder = tmp_path / "store"
-    folder.mkdir()
-    (folder / "chroma.sqlite3").write_bytes(b"this is not a database" * 200)
-    with pytest.raises(StoreCorrupted, match="damaged"):
-        ProcessMemoryStore.persistent(folder)
-    with pytest.raises(StoreCorrupted):  # never degraded to a memory that remembers nothing
-        ReflectiveMemory.open(folder, process=True)
-    assert (folder / "chroma.sqlite3").read_bytes().startswith(b"this is not")
 
 
 def test_a_child_that_dies_fails_one_call_clearly_and_the_next_starts_another(tmp_path: Path) -> None:

@@ -20,6 +20,7 @@ from crs.memory import (
     MemoryStore,
     MemoryStoreError,
     ReflectiveMemory,
+    StoreCorrupted,
     StoreUnavailable,
     UserMemories,
 )
@@ -225,12 +226,15 @@ def test_a_path_that_is_a_file_gives_a_clear_error(tmp_path: Path, caplog: pytes
         mem.reflect("ann", "s1")
 
 
-def test_a_corrupted_store_gives_a_clear_error(tmp_path: Path) -> None:
+@pytest.mark.parametrize("process", [False, True], ids=["in-this-process", "in-its-own"])
+def test_a_corrupted_store_gives_a_clear_error(tmp_path: Path, process: bool) -> None:
     folder = tmp_path / "store"
     folder.mkdir()
     (folder / "chroma.sqlite3").write_bytes(b"this is not a database" * 200)
-    with pytest.raises(StoreUnavailable, match="cannot open"):
-        ChromaMemoryStore.persistent(folder)
+    with pytest.raises(StoreCorrupted, match=r"cannot open .* damaged"):
+        (ProcessMemoryStore if process else ChromaMemoryStore).persistent(folder)
+    with pytest.raises(StoreCorrupted):  # never degraded to a memory that remembers nothing
+        ReflectiveMemory.open(folder, process=process)
     assert (folder / "chroma.sqlite3").read_bytes().startswith(b"this is not")  # left as it was
 
 
