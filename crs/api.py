@@ -455,6 +455,16 @@ class Recommender:
         snapshot = self.app.get_state(config)  # a conversation not yet in the log: its state's lines
         return list(snapshot.values.get("transcript", [])) if snapshot.values else []
 
+    def close(self) -> None:
+        """Finish the memory writes still queued and stop the memory store's own process, if it
+        has one (``memory_process``); at exit this happens by itself. Conversations need nothing."""
+        flush = getattr(self.memory, "flush", None)
+        if flush is not None:
+            flush()
+        close = getattr(getattr(self.memory, "store", None), "close", None)
+        if close is not None:
+            close()
+
     def end_session(self, user_id: str, session_id: str) -> None:
         """Reflect on a finished session now (it also happens by itself at natural ends)."""
         config = self._config(user_id, session_id)

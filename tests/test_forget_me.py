@@ -97,9 +97,7 @@ def test_forget_me_leaves_no_byte_of_the_user_in_the_state_folder(tmp_path: Path
     # the others' memories and conversations still work, in this process and a new one
     assert rec.memory.prior("bob") and rec.state("bob", "s1") is not None
     rec.chat("bob", "s3", "I'm done with rock")
-    if memory_process:  # one process per embedded store at a time
-        rec.memory.flush()
-        rec.memory.store.close()
+    rec.close()  # one process per embedded store at a time
     again = Recommender.from_settings(Settings(state_dir=tmp_path, embeddings=False))
     assert again.memory.avoid("bob") == ["genre:rock"] and again.memories("zed-9f3k") == []
 

@@ -82,7 +82,12 @@ def test_a_recommender_remembers_through_a_child_that_died(tmp_path: Path) -> No
     rec.chat("ann", "s2", "I can't stand metal")
     rec.memory.flush("ann")  # type: ignore[union-attr]
     assert {"jazz", "metal"} <= {w for m in rec.memories("ann") for w in ("jazz", "metal") if w in m.text.lower()}
-    store.close()
+    child = store._proc
+    rec.chat("ann", "s2", "I'm vegetarian")  # written in its turn, in the background
+    rec.close()  # waits for it, then stops the child
+    assert child is not None and child.poll() is not None and store._proc is None
+    assert any("vegetarian" in m.text.lower() for m in ProcessMemoryStore.persistent(
+        tmp_path / "memory").for_user("ann").entries())
 
 
 def test_reads_go_before_waiting_writes(tmp_path: Path) -> None:

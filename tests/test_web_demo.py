@@ -46,7 +46,8 @@ def shoot(page: Any, name: str) -> Path:
 def serve(state: Path, port: int) -> tuple[Any, Recommender]:
     from crs.ui.web import launch
 
-    rec = Recommender.from_settings(Settings(state_dir=state))
+    # as `crs demo` builds it: the embedded memory store in a process of its own
+    rec = Recommender.from_settings(Settings(state_dir=state, memory_process=True))
     return launch(rec, port=port, block=False), rec
 
 
@@ -342,6 +343,7 @@ def test_a_browser_keeps_its_identity_across_a_server_restart(browser: Any, tmp_
         page.close()
     finally:
         demo.close()
+        rec.close()  # as the process ending would: one process per embedded store at a time
     assert stat.S_IMODE((state / "web-secret").stat().st_mode) == 0o600
 
     demo, rec = serve(state, port)  # a new server on the same state folder and address
