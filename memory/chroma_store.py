@@ -70,15 +70,19 @@ def _guard(what: str) -> Iterator[None]:
 
 def _check_database(db: Path) -> None:
     """Read an existing store's SQLite file once, read-only, before Chroma opens it: a damaged
-    file is named at start (Chroma may only notice on some later read) and is not written to."""
+    file is named at start (Chroma may only notice on some later read) and is not written to.
+    Only a file a stopped process left mid-write is opened to write: SQLite rolls that back."""
     if not db.is_file():
         return
     try:
-        conn = sqlite3.connect(f"{db.resolve().as_uri()}?mode=ro", uri=True, timeout=30)
         try:
-            problems = [" ".join(str(r[0]).split()) for r in conn.execute("PRAGMA quick_check").fetchall()]
-        finally:
-            conn.close()
+            problems = _quick_check(f"{db.resolve().as_uri()}?mode=ro")
+        except sqlite3.OperationalError as exc:
+            if "readonly" not in str(exc):
+                raise
+            # A process stopped mid-write left a journal to roll back, which a read-only
+            # connection cannot do: SQLite's own recovery, as Chroma's open would run it.
+            problems = _quick_check(db.resolve().as_uri())
     except sqlite3.DatabaseError as exc:
         if "locked" in str(exc):  # another process is writing: Chroma itself will wait or say so
             return
@@ -87,6 +91,14 @@ def _check_database(db: Path) -> None:
         raise StoreCorrupted(
             f"memory store: cannot open {db}: it is damaged ({'; '.join(problems[:3])}); "
             f"move the folder {db.parent} away (memories start afresh) or restore it from a backup")
+
+
+def _quick_check(uri: str) -> list[str]:
+    conn = sqlite3.connect(uri, uri=True, timeout=30)
+    try:
+        return [" ".join(str(r[0]).split()) for r in conn.execute("PRAGMA quick_check").fetchall()]
+    finally:
+        conn.close()
 
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")

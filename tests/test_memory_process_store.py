@@ -57,9 +57,21 @@ def test_a_child_that_dies_fails_one_call_clearly_and_the_next_starts_another(tm
     second = store._proc
     assert second is not None and second.pid != first.pid
     # Killed during a call (a long write): that call fails, naming what happened; what was
-    # written before stays, and the next call starts a third child.
+    # written before stays, and the next call starts a third child, which opens the store the
+    # killed one left mid-write (SQLite rolls that back; it is not called damaged).
     many = [_like("ann", f"x{i}", f"Likes song number {i} a lot.") for i in range(3000)]
-    threading.Timer(0.3, lambda: os.kill(second.pid, signal.SIGKILL)).start()
+    conn = store._conn
+    assert conn is not None
+
+    class KillAfterSend:  # the kill lands while the child works on the call
+        def send(self, message: object) -> None:
+            conn.send(message)
+            threading.Timer(0.2, lambda: os.kill(second.pid, signal.SIGKILL)).start()
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(conn, name)
+
+    store._conn = KillAfterSend()  # type: ignore[assignment]
     with pytest.raises(StoreUnavailable, match=r"its process stopped .* during upsert"):
         store.for_user("ann").upsert(many)
     assert "m1" in {e.id for e in store.for_user("ann").entries()}

@@ -226,6 +226,24 @@ def test_a_path_that_is_a_file_gives_a_clear_error(tmp_path: Path, caplog: pytes
         mem.reflect("ann", "s1")
 
 
+def test_a_store_left_mid_write_by_a_killed_process_opens_rolled_back(tmp_path: Path) -> None:
+    folder = tmp_path / "store"
+    ChromaMemoryStore.persistent(folder).for_user("ann").upsert([_entry("ann", "m1", "Likes jazz.")])
+    # A writer killed inside a transaction leaves a journal to roll back (Chroma's file keeps
+    # its journal beside it): a read-only check cannot roll it back, which is not damage.
+    writer = (f"import os, sqlite3; c = sqlite3.connect({str(folder / 'chroma.sqlite3')!r}); "
+              "c.execute('PRAGMA cache_size=10'); c.execute('BEGIN'); c.execute('CREATE TABLE pad(x)'); "
+              "[c.execute('INSERT INTO pad VALUES (?)', ('x' * 200,)) for _ in range(20000)]; "
+              "os.kill(os.getpid(), 9)")
+    subprocess.run([sys.executable, "-c", writer], check=False)
+    assert (folder / "chroma.sqlite3-journal").is_file()
+    read = ("import json; from crs.memory import ChromaMemoryStore; "
+            f"store = ChromaMemoryStore.persistent({str(folder)!r}); "
+            "print(json.dumps([e.text for e in store.for_user('ann').entries()]))")
+    reopened = subprocess.run([sys.executable, "-c", read], capture_output=True, text=True, check=True)
+    assert json.loads(reopened.stdout.strip().splitlines()[-1]) == ["Likes jazz."]
+
+
 @pytest.mark.parametrize("process", [False, True], ids=["in-this-process", "in-its-own"])
 def test_a_corrupted_store_gives_a_clear_error(tmp_path: Path, process: bool) -> None:
     folder = tmp_path / "store"
