@@ -22,6 +22,7 @@ from crs.graphs.steps import TurnState, TurnSteps
 
 __all__ = ["build_conversation_graph"]
 
+
 class Step(Protocol):
     """A turn step: the state in, the channels it writes out."""
 

@@ -22,7 +22,7 @@ import subprocess
 import sys
 import threading
 import weakref
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -81,9 +81,8 @@ class ProcessMemoryStore:
         self._path = Path(path)
         self._state_dir = Path(state_dir) if state_dir is not None else self._path / "derived"
         self._options = {**options, "state_dir": self._state_dir}
-        self._lock = threading.Lock()  # the pipe: one call in flight, the child answers in order
-        self._turn = threading.Condition()  # who goes next: reads first (see _take_turn)
-        self._busy = False
+        self._turn = threading.Condition()  # who uses the pipe next: reads first (see _at_pipe)
+        self._busy = False  # a call is at the pipe: one at a time, the child answers in order
         self._reads_waiting = 0
         # Who has memories, by collection name (per-user layout; None: unknown). Every write to
         # an embedded store passes through here, so a read for anyone else is answered here: a
@@ -99,8 +98,7 @@ class ProcessMemoryStore:
         """Start the child and open the store at ``path``; its errors (a damaged file, a folder
         that cannot be made) are raised here, as :meth:`ChromaMemoryStore.persistent` raises them."""
         store = cls(path, **kwargs)
-        with store._lock:
-            store._start()
+        store._start()
         return store
 
     # ------------------------------------------------------------------ public
@@ -124,19 +122,14 @@ class ProcessMemoryStore:
 
     def close(self) -> None:
         """Stop the child once it has answered every call sent to it (idempotent)."""
-        with self._lock:
+        with self._at_pipe(read=False):
             self._closed = True
             self._stop()
 
     # ---------------------------------------------------------------- internal
     def _call(self, user_id: str | None, method: str, *args: Any, **kwargs: Any) -> Any:
-        self._take_turn(read=method in _READS)
-        try:
+        with self._at_pipe(read=method in _READS):
             return self._send(user_id, method, args, kwargs)
-        finally:
-            with self._turn:
-                self._busy = False
-                self._turn.notify_all()
 
     def _has_none(self, user_id: str) -> bool:
         """True when the user certainly has no memories (nothing was ever written for them)."""
@@ -146,10 +139,11 @@ class ProcessMemoryStore:
         if self._stored is not None:
             self._stored.add(collection_name(user_id))
 
-    def _take_turn(self, *, read: bool) -> None:
-        """Wait until the pipe is free. Reads go before waiting writes: a read is a person waiting for
-        a reply, a write is a reflection in the background (one user's calls are already in order:
-        a read of theirs waits for their queued writes before it is made)."""
+    @contextlib.contextmanager
+    def _at_pipe(self, *, read: bool) -> Iterator[None]:
+        """Hold the pipe, once it is free. Reads go before waiting writes: a read is a person
+        waiting for a reply, a write is a reflection in the background (one user's calls are
+        already in order: a read of theirs waits for their queued writes before it is made)."""
         with self._turn:
             self._reads_waiting += read
             try:
@@ -158,22 +152,28 @@ class ProcessMemoryStore:
             finally:
                 self._reads_waiting -= read
             self._busy = True
+        try:
+            yield
+        finally:
+            with self._turn:
+                self._busy = False
+                self._turn.notify_all()
 
     def _send(self, user_id: str | None, method: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-        with self._lock:
-            if self._closed:
-                raise StoreUnavailable("memory store: it was closed")
-            if self._proc is None or self._proc.poll() is not None:
-                self._stop()
-                self._start()
-            assert self._conn is not None
-            try:
-                self._conn.send((user_id, method, args, kwargs))
-                ok, value = self._conn.recv()
-            except (EOFError, OSError) as exc:
-                code = self._stop()
-                raise StoreUnavailable(f"memory store: its process stopped (exit code {code}) during {method}; "
-                                       "the next call starts it again") from exc
+        """One call to the child (the caller holds the pipe); a child found dead is started again."""
+        if self._closed:
+            raise StoreUnavailable("memory store: it was closed")
+        if self._proc is None or self._proc.poll() is not None:
+            self._stop()
+            self._start()
+        assert self._conn is not None
+        try:
+            self._conn.send((user_id, method, args, kwargs))
+            ok, value = self._conn.recv()
+        except (EOFError, OSError) as exc:
+            code = self._stop()
+            raise StoreUnavailable(f"memory store: its process stopped (exit code {code}) during {method}; "
+                                   "the next call starts it again") from exc
         if not ok:
             raise value
         return value
