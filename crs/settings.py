@@ -81,9 +81,9 @@ class Settings(BaseModel):
     memory_host: str | None = Field(None, description="a Chroma server (`chroma run`) instead of the embedded store")
     memory_port: int = Field(8000, ge=1, le=65535)
     memory_process: bool = Field(
-        False, description="run the embedded memory store in a process of its own, so its writes (each holds "
-        "Python's interpreter lock for ~5 ms) never stall other turns; `crs serve` and `crs demo` turn it on "
-        "unless it is set")
+        False, description="run the embedded memory store in a process of its own, so its writes (each "
+        "holds Python's interpreter lock for much of its ~4 ms) never stall other turns; `crs serve` and "
+        "`crs demo` turn it on unless it is set")
     memory_settings: MemorySettings = Field(
         default_factory=MemorySettings,
         description="reflection, reranker and profile knobs; tune `profile` on your catalog's valid split")

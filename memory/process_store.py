@@ -1,8 +1,9 @@
 """The embedded Chroma store in a process of its own, so a server's replies never wait behind its writes.
 
-Embedded Chroma holds Python's interpreter lock through the whole of a write: about 5 ms of
-CPU for even one vector (it fsyncs its log and rewrites index files), during which no other
-thread of the process runs. In a server every turn beside a reflection waits for it. Here the
+Embedded Chroma holds Python's interpreter lock for much of a write: about 4 ms of CPU for one
+memory (7 ms for a person's first, which creates their collection), and while one thread writes
+without pause another keeps only about 60% of its time (``benchmarks/chroma_write_cost.py``).
+In a server every turn beside a reflection waits for it. Here the
 store lives in a child process that does nothing else: a call is one message over a pipe, and
 the calling thread waits with the lock released, while the write runs on another core.
 
