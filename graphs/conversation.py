@@ -1,18 +1,22 @@
 """The conversation as a LangGraph state machine.
 
-START ─▶ recall (a thread's first turn) ─▶ understand → reason ─▶ ask ───────┐
-  └──────────────────────────────────────▶ understand           ├─▶ recommend ─┤
-                                                                └──────────────┴─▶ respond → END
+START ─▶ reason ─▶ ask ───────┐
+           ├─────▶ recommend ─┤
+           └──────────────────┴─▶ respond → END
 
-``reason`` walks the path with the turn's feedback, then decides the act (``TurnSteps.reason``,
-then ``TurnSteps.decide``); with a long-term memory, ``respond`` also hands the finished turn to
-it (``TurnSteps.reflect``). Each graph node costs a turn about as much as the steps' own work
-(``benchmarks/turn_cost_split.py``), so steps that always run one after the other share a node.
+``reason`` runs the steps that always follow one another, in order: recall long-term memory
+(at a thread's first turn; later turns skip it), understand the message, walk the path with the
+turn's feedback, and decide the act (``TurnSteps.recall``, ``understand``, ``reason``, ``decide``).
+The act picks the next node: ``ask`` an attribute question, ``recommend`` items, or straight to
+``respond`` for turns that need neither. With a long-term memory, ``respond`` also hands the
+finished turn to it (``TurnSteps.reflect``). Each graph node costs a turn about as much as the
+steps' own work (``benchmarks/turn_cost_split.py``), so steps that always run one after the other
+share a node, and the graph keeps the places where the turn branches.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal, Protocol, cast
+from typing import Any, Protocol, cast
 
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.graph import END, START, StateGraph
@@ -29,20 +33,17 @@ class Step(Protocol):
     def __call__(self, state: TurnState) -> dict[str, Any]: ...
 
 
-def _first_step(state: TurnState) -> Literal["recall", "understand"]:
-    """Recall long-term memory where a conversation starts; later turns go straight on."""
-    return "understand" if state.get("dialogue") else "recall"
+def _in_order(*steps: Step) -> Step:
+    """One node that runs ``steps`` one after another, each on the state as the last left it."""
 
+    def run(state: TurnState) -> dict[str, Any]:
+        written: dict[str, Any] = {}
+        for step in steps:
+            written.update(step(cast(TurnState, {**state, **written})))
+        return written
 
-def _then(first: Step, second: Step) -> Step:
-    """One node that runs ``first``, then ``second`` on the state as ``first`` left it."""
-
-    def both(state: TurnState) -> dict[str, Any]:
-        out = first(state)
-        return {**out, **second(cast(TurnState, {**state, **out}))}
-
-    both.__name__ = f"{getattr(first, '__name__', 'step')}_then_{getattr(second, '__name__', 'step')}"
-    return both
+    run.__name__ = "_then_".join(getattr(step, "__name__", "step") for step in steps)
+    return run
 
 
 def build_conversation_graph(
@@ -50,15 +51,11 @@ def build_conversation_graph(
 ) -> CompiledStateGraph[Any, Any, Any, Any]:
     """Compile the turn's steps into a graph; pass a checkpointer to keep conversations."""
     graph = StateGraph(TurnState)
-    graph.add_node("recall", steps.recall)
-    graph.add_node("understand", steps.understand)
-    graph.add_node("reason", _then(steps.reason, steps.decide))
+    graph.add_node("reason", _in_order(steps.recall, steps.understand, steps.reason, steps.decide))
     graph.add_node("ask", steps.record)
     graph.add_node("recommend", steps.record)
-    graph.add_node("respond", steps.respond if steps.memory is None else _then(steps.respond, steps.reflect))
-    graph.add_conditional_edges(START, _first_step, ["recall", "understand"])
-    graph.add_edge("recall", "understand")
-    graph.add_edge("understand", "reason")
+    graph.add_node("respond", steps.respond if steps.memory is None else _in_order(steps.respond, steps.reflect))
+    graph.add_edge(START, "reason")
     graph.add_conditional_edges("reason", steps.route, ["ask", "recommend", "respond"])
     graph.add_edge("ask", "respond")
     graph.add_edge("recommend", "respond")
