@@ -129,16 +129,17 @@ def server_code() -> dict[str, object]:
 
 
 async def conversation(client: aiohttp.ClientSession, who: str, session: str, n: int) -> list[tuple[str, float]]:
-    """One conversation; returns (kind, seconds) of each turn: ``text``, or ``accept`` for the
-    pick that ends it (where long-term memory reflects on the session)."""
+    """One conversation; returns (kind, seconds) of each turn: ``start`` for its first (where
+    long-term memory is recalled), ``text`` for the other texts, and ``accept`` for the pick that
+    ends it (where long-term memory reflects on the session)."""
     latencies: list[tuple[str, float]] = []
     last: dict[str, Any] = {}
-    for line in lines(n):
+    for i, line in enumerate(lines(n)):
         t0 = time.perf_counter()
         async with client.post("/v1/chat", json={"user_id": who, "session_id": session, "text": line}) as response:
             response.raise_for_status()
             last = await response.json()
-        latencies.append(("text", time.perf_counter() - t0))
+        latencies.append(("start" if i == 0 else "text", time.perf_counter() - t0))
     recs = last.get("recommendations") or []
     if recs:
         t0 = time.perf_counter()
@@ -196,7 +197,7 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     latencies = sorted(x * 1000 for xs in per_client for _, x in xs)
     cuts = statistics.quantiles(latencies, n=100, method="inclusive")
     by_kind = {}
-    for kind in ("text", "accept"):
+    for kind in ("start", "text", "accept"):
         these = [x * 1000 for xs in per_client for k, x in xs if k == kind]
         if len(these) >= 2:
             q = statistics.quantiles(these, n=100, method="inclusive")
