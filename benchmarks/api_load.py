@@ -1,7 +1,8 @@
 """Load on ``crs serve``: concurrent clients on loopback, the offline engine, real HTTP turns.
 
     python benchmarks/api_load.py [--clients 16] [--turns 40] [--no-memory | --memory-server]
-                                  [--turn-threads N] [--memory-process on|off] [--returning] [--repeat N]
+                                  [--turn-threads N] [--server-cpu auto|off|N] [--memory-process on|off]
+                                  [--returning] [--repeat N]
                                   [--out benchmarks/out/api_load.json]
 
 Starts ``crs serve`` (bundled catalog, long-term memory on unless --no-memory) on a free
@@ -64,7 +65,7 @@ def start_chroma(home: Path) -> tuple[subprocess.Popen[bytes], int]:
 
 
 def start_server(home: Path, memory: bool, chroma_port: int | None = None, turn_threads: int | None = None,
-                 memory_process: bool | None = None) -> tuple[subprocess.Popen[bytes], str]:
+                 memory_process: bool | None = None, cpu: str | None = None) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     settings = home / "crs.toml"
     toml = [f"memory = {'true' if memory else 'false'}"]
@@ -72,8 +73,10 @@ def start_server(home: Path, memory: bool, chroma_port: int | None = None, turn_
         toml += [f"memory_process = {'true' if memory_process else 'false'}"]
     if chroma_port is not None:
         toml += ['memory_host = "127.0.0.1"', f"memory_port = {chroma_port}"]
-    if turn_threads is not None:
-        toml += ["[serve]", f"turn_threads = {turn_threads}"]
+    serve = ([f"turn_threads = {turn_threads}"] if turn_threads is not None else []) + (
+        [f"cpu = {cpu if cpu.isdigit() else repr(cpu)}"] if cpu is not None else [])
+    if serve:
+        toml += ["[serve]", *serve]
     settings.write_text("\n".join(toml) + "\n", "utf-8")
     env = {**os.environ, "HOME": str(home), "CRS_HOME": str(home / "crs"), "CRS_API_TOKENS": f"bench:{TOKEN}"}
     proc = subprocess.Popen([sys.executable, "-m", "crs.cli", "serve", "--port", str(port), "--settings",
@@ -184,7 +187,8 @@ def run_once(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="crs-load-") as tmp:
         chroma, chroma_port = start_chroma(Path(tmp)) if args.memory_server else (None, None)
         proc, url = start_server(Path(tmp), memory=not args.no_memory, chroma_port=chroma_port,
-                                 turn_threads=args.turn_threads, memory_process=args.memory_process)
+                                 turn_threads=args.turn_threads, memory_process=args.memory_process,
+                                 cpu=args.server_cpu)
         try:
             per_client, wall, cpu_start, cpu_end, child_cpu = asyncio.run(drive(url, args, proc.pid))
         finally:
@@ -225,6 +229,8 @@ def main() -> None:
     mode.add_argument("--memory-server", action="store_true", help="long-term memory in a Chroma server on loopback")
     parser.add_argument("--turn-threads", type=int, default=None,
                         help="the server's serve.turn_threads (default: the server's own default)")
+    parser.add_argument("--server-cpu", default=None,
+                        help="the server's serve.cpu: auto, off or a CPU (default: the server's own default, auto)")
     parser.add_argument("--memory-process", choices=("on", "off"), default=None,
                         help="the server's memory_process: the embedded store in a process of its own "
                         "(default: the server's own default, on)")
@@ -249,6 +255,7 @@ def main() -> None:
         "memory": "chroma server" if args.memory_server else not args.no_memory,
         "people": "one per client, returning" if args.returning else "a new one per conversation",
         "turn_threads": args.turn_threads or "server default",
+        "server_cpu": args.server_cpu or "server default",
         "memory_process": "server default" if args.memory_process is None else args.memory_process,
         "catalog": "bundled albums",
         "runs": len(runs),

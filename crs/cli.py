@@ -278,6 +278,7 @@ def serve(
 ) -> None:
     """Serve the HTTP API for bots on http://HOST:PORT (tokens from CRS_API_TOKENS=tenant:token,...)."""
     try:
+        from crs.ui.cpus import keep_on_cpu, serving_cpu
         from crs.ui.server import (
             NoTokens,
             PortInUse,
@@ -302,13 +303,20 @@ def serve(
         sock = bind(host, port, reuse_port=workers > 1)
     except (NoTokens, TenantError, PortInUse, WorkersNeedSharedStores) as exc:
         raise _fail(str(exc)) from None
+    # Before anything starts threads or the memory store's process: they inherit where this runs.
+    try:
+        cpu = serving_cpu(settings, workers)
+    except ValueError as exc:
+        raise _fail(str(exc)) from None
+    if cpu is not None:
+        keep_on_cpu(cpu)
     # A catalog, persona or store that cannot be used fails here, in one line (a model trained on
     # first use is trained and cached here once, not by every worker).
     rec = _recommender(settings)
     if tokens is None and host not in ("127.0.0.1", "localhost", "::1"):
         typer.echo(f"crs serve: warning: no authentication, and {host} is reachable from other machines", err=True)
     auth = "no authentication" if tokens is None else f"tenants {', '.join(tokens.tenants)}"
-    shape = f"{workers} workers; " if workers > 1 else ""
+    shape = f"{workers} workers; " if workers > 1 else ("" if cpu is None else f"on CPU {cpu}; ")
     typer.echo(f"crs serve: http://{host}:{port}/ ({shape}{auth}; API docs at /docs). Ctrl-C stops it.", err=True)
     if workers == 1:
         run(settings, sock=sock, tokens=tokens, recommender=rec, telegram=telegram)

@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, NonNegativeInt, SecretStr, ValidationError, field_validator
 
 from crs.graphs.postgres import CheckpointURLError, check_url
 from crs.language.llm.config import LLMSettings, TokenBudget
@@ -57,6 +57,10 @@ class ServeSettings(BaseModel):
         "Default: 1 when a turn waits on nothing outside the process (no chat model, SQLite checkpoints, "
         "embedded memory), else 4. A turn is mostly Python: threads only share the interpreter lock, and "
         "help only while a turn waits on a service")
+    cpu: NonNegativeInt | Literal["auto", "off"] = Field(
+        "auto", description="the CPU a one-process server keeps its threads on, its memory store's process "
+        "running on the others (auto: the last CPU, when there are two or more and nothing of the server "
+        "computes on several cores; off: the kernel places the threads)")
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
 
 

@@ -5,7 +5,8 @@ memory (7 ms for a person's first, which creates their collection), and while on
 without pause another keeps only about 60% of its time (``benchmarks/chroma_write_cost.py``).
 In a server every turn beside a reflection waits for it. Here the
 store lives in a child process that does nothing else: a call is one message over a pipe, and
-the calling thread waits with the lock released, while the write runs on another core.
+the calling thread waits with the lock released, while the write runs on another core. (A server
+kept on one CPU, as ``crs serve`` is, leaves the others to this process: :func:`_run_beside_parent`.)
 
 The child is :class:`~crs.memory.chroma_store.ChromaMemoryStore` itself, so the contract,
 isolation and scrubbing are the same (``tests/test_memory_store.py`` runs on both). Calls are
@@ -18,6 +19,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import os
 import socket
 import subprocess
 import sys
@@ -202,6 +204,7 @@ class ProcessMemoryStore:
         if not ok:
             proc.wait(_STOP_SECONDS)
             raise value
+        _run_beside_parent(proc.pid)
         self._conn, self._proc, self._stored = parent, proc, value
 
     def _stop(self) -> int | None:
@@ -217,6 +220,24 @@ class ProcessMemoryStore:
         except subprocess.TimeoutExpired:
             proc.kill()
             return proc.wait()
+
+
+def _run_beside_parent(pid: int) -> None:
+    """Move the store's process to the CPUs this process is not confined to, if any: a server kept
+    on one CPU (``crs.ui.cpus``) leaves the others to its store, which would else inherit that one
+    CPU and share it. Every thread it has moves (those it starts later inherit it)."""
+    if not hasattr(os, "sched_getaffinity"):
+        return
+    others = set(range(os.cpu_count() or 1)) - os.sched_getaffinity(0)
+    if not others:
+        return
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:  # no /proc here, or the process is gone
+        return
+    for task in tasks:
+        with contextlib.suppress(OSError):  # a thread that ended, or CPUs a cpuset does not allow: stays
+            os.sched_setaffinity(int(task), others)
 
 
 def _close_at_exit(ref: weakref.ref[ProcessMemoryStore]) -> None:
