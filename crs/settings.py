@@ -52,11 +52,9 @@ class ServeSettings(BaseModel):
     tokens: dict[str, SecretStr] = Field(
         default_factory=dict, description="tenant -> bearer token (also CRS_API_TOKENS=tenant:token,...)")
     max_body_bytes: int = Field(65536, ge=256, description="larger request bodies get 413")
-    turn_threads: int | None = Field(
-        None, ge=1, le=256, description="chat turns run at once per worker; more wait their turn in order. "
-        "Default: 1 when a turn waits on nothing outside the process (no chat model, SQLite checkpoints, "
-        "embedded memory), else 4. A turn is mostly Python: threads only share the interpreter lock, and "
-        "help only while a turn waits on a service")
+    turn_threads: int = Field(
+        4, ge=1, le=256, description="chat turns run at once per worker; more wait their turn in order. A turn "
+        "is mostly Python, so threads beyond a few only share the interpreter lock and stretch every reply")
     cpu: NonNegativeInt | Literal["auto", "off"] = Field(
         "auto", description="the CPU a one-process server keeps its threads on, its memory store's process "
         "running on the others (auto: the last CPU, when there are two or more and nothing of the server "
@@ -112,18 +110,6 @@ class Settings(BaseModel):
     @property
     def checkpoint_path(self) -> Path:
         return self.checkpoints or self.state_dir / "checkpoints.sqlite"
-
-    @property
-    def turn_threads(self) -> int:
-        """Chat turns a ``crs serve`` process runs at once: ``[serve] turn_threads``, else by what a
-        turn waits on. A turn that only computes holds the interpreter lock, so a second one beside
-        it just stretches both, and starting and switching threads costs (16 clients, memory on:
-        p95 114 -> 97 ms with one; ``benchmarks/RESULTS.md``). A turn that waits on a service (a
-        chat model, PostgreSQL, a Chroma server) leaves the lock free meanwhile: four run at once."""
-        if self.serve.turn_threads is not None:
-            return self.serve.turn_threads
-        waits = self.llm.provider is not None or self.checkpoints_url is not None or self.memory_host is not None
-        return 4 if waits else 1
 
 
 def load_settings(path: str | Path, **overrides: Any) -> Settings:

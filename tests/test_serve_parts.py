@@ -122,18 +122,6 @@ class _CountingRecommender(Recommender):
                 self.running -= 1
 
 
-@pytest.mark.parametrize(("settings", "width"), [
-    ({}, 1),  # turns that only compute: one at a time, in order
-    ({"memory_host": "127.0.0.1"}, 4),  # turns that wait on a service run beside each other
-    ({"checkpoints_url": "postgresql://crs@127.0.0.1:5432/crs"}, 4),
-    ({"llm": {"provider": "ollama", "model": "m"}}, 4),
-    ({"memory_host": "127.0.0.1", "serve": {"turn_threads": 2}}, 2),  # a setting wins
-])
-def test_turn_threads_default_follows_what_a_turn_waits_on(tmp_path: Path, settings: dict[str, object],
-                                                           width: int) -> None:
-    assert Settings(state_dir=tmp_path, **settings).turn_threads == width  # type: ignore[arg-type]
-
-
 @pytest.mark.parametrize("width", [2, 8])
 def test_turns_run_at_most_turn_threads_at_once(tmp_path: Path, toy_graph: KnowledgeGraph, width: int) -> None:
     settings = Settings(state_dir=tmp_path, memory=False, serve={"turn_threads": width})

@@ -89,14 +89,15 @@ def create_app(
     if not TYPE_CHECKING:  # a class made at run time is no type to a checker: it sees the alias above
         Chat = chat_request(settings.max_message_chars)  # noqa: N806 - a model class
     box: dict[str, Any] = {"rec": recommender}
-    # Turns get a pool of their own, settings.turn_threads wide (one, unless turns wait on a
-    # service): sixteen turns sharing the interpreter lock at once each take sixteen times as long,
-    # while the same turns one at a time finish in order. Requests waiting for a thread cost nothing.
+    # Turns get a pool of their own, a few threads wide (settings.serve.turn_threads): sixteen
+    # turns sharing the interpreter lock at once each take sixteen times as long, while the same
+    # turns a few at a time finish in order (p95 137 -> 97 ms at 16 clients, at a higher throughput;
+    # benchmarks/out/api_load_no_memory_threads{40,4}_quiet.json). Requests waiting for a thread cost nothing.
     turns: dict[str, anyio.CapacityLimiter] = {}
 
     async def on_turn_thread(fn: Any, *args: Any) -> Any:
         if "limiter" not in turns:  # made inside the event loop that uses it
-            turns["limiter"] = anyio.CapacityLimiter(settings.turn_threads)
+            turns["limiter"] = anyio.CapacityLimiter(settings.serve.turn_threads)
         return await anyio.to_thread.run_sync(fn, *args, limiter=turns["limiter"])
 
     @asynccontextmanager
