@@ -4,8 +4,8 @@ Python runs one thread of a process at a time (the interpreter lock), and each t
 from thread to thread several times: the event loop, the turn's thread, the thread LangGraph
 starts to save the checkpoint, and back. Left to the kernel, those threads land on different
 cores, and every handoff crosses cores (a wake-up on the other core, the interpreter's state
-moved between caches). Kept on one CPU, the same turns cost a fifth less CPU: at 16 clients,
-3.64 -> 2.92 ms a turn without memory, and with memory on p95 99 -> 82 ms
+moved between caches). Kept on one CPU, the same turns cost a quarter less CPU: at 16 clients,
+3.94 -> 2.98 ms a turn without memory, 5.05 -> 3.64 ms with it, and p95 124.7 -> 71.2 ms
 (``benchmarks/RESULTS.md``, "HTTP API under load"). The memory store's process then runs on the
 other CPUs (:mod:`crs.memory.process_store`), where its writes never wait for the server's core.
 
