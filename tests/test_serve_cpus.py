@@ -10,6 +10,8 @@ import pytest
 from crs import Settings
 from crs.ui.cpus import serving_cpu
 from tests.live_server import crs_serve
+from tests.test_cli import crs
+from tests.test_cli_front_door import one_clear_line
 
 linux_affinity = pytest.mark.skipif(not hasattr(os, "sched_getaffinity"), reason="CPU affinity is Linux's")
 
@@ -40,6 +42,27 @@ def test_serving_cpu_names_the_cpus_a_process_may_use(tmp_path: Path, monkeypatc
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
     with pytest.raises(ValueError, match=r"cpu = 5: this process may only use CPUs 0, 1"):
         serving_cpu(Settings(state_dir=tmp_path, serve={"cpu": 5}))
+
+
+def test_a_cpu_asked_for_where_none_can_be_kept_is_an_error(tmp_path: Path,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    assert serving_cpu(Settings(state_dir=tmp_path, memory_process=True)) is None  # auto: nothing to do
+    with pytest.raises(ValueError, match=r"cpu = 1: this system cannot keep a process on a CPU"):
+        serving_cpu(Settings(state_dir=tmp_path, serve={"cpu": 1}))
+
+
+def test_one_cpu_for_several_workers_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match=r"cpu = 0 keeps one process on a CPU; with --workers 2"):
+        serving_cpu(Settings(state_dir=tmp_path, serve={"cpu": 0}), workers=2)
+
+
+@linux_affinity
+def test_crs_serve_names_a_cpu_it_may_not_use_in_one_line(tmp_path: Path) -> None:
+    settings = tmp_path / "crs.toml"
+    settings.write_text("[serve]\ncpu = 4096\n", "utf-8")
+    one_clear_line(crs("serve", "--insecure-no-auth", "--settings", str(settings), env_home=tmp_path),
+                   "cpu = 4096", "may only use CPUs")
 
 
 def test_one_cpu_leaves_nothing_to_choose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,7 +28,15 @@ def serving_cpu(settings: Settings, workers: int = 1) -> int | None:
     """The CPU to keep a server process on (``[serve] cpu``), or None to leave its threads to the
     kernel. ``"auto"`` picks the last CPU this process may use, when it may use two or more."""
     choice = settings.serve.cpu
-    if choice == "off" or workers > 1 or not hasattr(os, "sched_getaffinity"):
+    if choice != "auto" and choice != "off" and workers > 1:
+        raise ValueError(f"[serve] cpu = {choice} keeps one process on a CPU; with --workers {workers} "
+                         "set cpu = \"auto\" or \"off\"")
+    if choice == "off" or workers > 1:
+        return None
+    if not hasattr(os, "sched_getaffinity"):
+        if choice != "auto":
+            raise ValueError(f"[serve] cpu = {choice}: this system cannot keep a process on a CPU; "
+                             "use \"auto\" or \"off\"")
         return None
     allowed = sorted(os.sched_getaffinity(0))
     if choice != "auto":
@@ -45,8 +53,12 @@ def serving_cpu(settings: Settings, workers: int = 1) -> int | None:
 def keep_on_cpu(cpu: int) -> None:
     """Confine every thread of this process to ``cpu``; threads and processes it starts later
     inherit it (the memory store's process moves itself to the other CPUs)."""
-    for task in os.listdir("/proc/self/task"):
+    try:
+        tasks = [int(task) for task in os.listdir("/proc/self/task")]
+    except OSError:  # no /proc: this thread, and those it starts from now on
+        tasks = [0]
+    for task in tasks:
         try:
-            os.sched_setaffinity(int(task), {cpu})
+            os.sched_setaffinity(task, {cpu})
         except ProcessLookupError:  # a thread that ended meanwhile
             continue
