@@ -350,6 +350,7 @@ def test_a_name_part_shared_by_two_shown_items_names_neither(nlu: OfflineNLU) ->
 @pytest.mark.parametrize("text", [
     "something else", "something different", "Not today.", "not this time", "let's try something different",
     "not quite", "hmm, not really feeling these", "I've heard them all", "nah, something different",
+    "something new please", "let's try something new",
 ])
 def test_turning_down_in_other_words_is_a_no(nlu: OfflineNLU, text: str) -> None:
     check(nlu, text, ASK, reject("genre:jazz"))  # "Still in the mood for jazz?" "Not today."

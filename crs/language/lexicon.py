@@ -141,6 +141,7 @@ _GRAMMAR: Mapping[tuple[str, str], str] = {
         "not today|not now|not right now|not this time|not tonight|not at the moment|not quite|"
         "something else|something different|try something else|try something different|"
         "lets try something else|lets try something different|lets do something different|"
+        "something new|try something new|lets try something new|"
         "not feeling it|not feeling these|not feeling those|not feeling them|not really feeling it|"
         "not really feeling these|not really feeling those|not really feeling them|"
         "heard them all|heard them|heard those|heard these|ive heard them all|ive heard them|"
