@@ -106,7 +106,8 @@ def create_app(
             box["rec"] = await run_in_threadpool(Recommender.from_settings, settings)
         # What starting loaded (catalog, model, libraries) stays for good: out of the collector's
         # sight, a full collection walks only what turns made. At 16 clients with memory on, p99
-        # 178 -> 129 ms (benchmarks/out/api_load_before_gc_freeze.json and api_load_quiet.json).
+        # 178 -> 129 ms (benchmarks/out/api_load_before_gc_freeze.json against api_load_quiet.json
+        # as committed with f8b5921).
         gc.collect()
         gc.freeze()
         bot = None
