@@ -30,7 +30,14 @@ from numpy.typing import NDArray
 from crs.memory.allocator import warn_if_not_private
 from crs.memory.embedding import OfflineEmbeddingFunction
 from crs.memory.entry import MemoryEntry, MemoryKind
-from crs.memory.store import IsolationError, MemoryHit, MemoryStoreError, StoreCorrupted, StoreUnavailable
+from crs.memory.store import (
+    IsolationError,
+    MemoryHit,
+    MemoryStoreError,
+    StoreCorrupted,
+    StoreUnavailable,
+    checked_user_id,
+)
 
 __all__ = ["ChromaMemoryStore", "Layout", "client_settings", "collection_name"]
 
@@ -173,8 +180,7 @@ class ChromaMemoryStore:
         return self._ef
 
     def for_user(self, user_id: str) -> _ChromaUserMemories:
-        if not isinstance(user_id, str) or not user_id:
-            raise ValueError(f"user_id must be a non-empty string, got {user_id!r}")
+        checked_user_id(user_id)
         with self._lock:
             handle = self._handles.get(user_id)
             if handle is None:

@@ -14,7 +14,7 @@ from numpy.typing import NDArray
 
 from crs.kb.embeddings import Embedder, default_embedder
 from crs.memory.entry import MemoryEntry, MemoryKind
-from crs.memory.store import MemoryHit
+from crs.memory.store import MemoryHit, checked_user_id
 
 __all__ = ["InMemoryStore"]
 
@@ -38,8 +38,7 @@ class InMemoryStore:
         return np.asarray(self._embedder.embed(list(texts)), dtype=np.float32).reshape(len(texts), -1)
 
     def for_user(self, user_id: str) -> _InMemoryUser:
-        if not isinstance(user_id, str) or not user_id:
-            raise ValueError(f"user_id must be a non-empty string, got {user_id!r}")
+        checked_user_id(user_id)
         return _InMemoryUser(self, user_id)
 
     def forget_user(self, user_id: str) -> int:

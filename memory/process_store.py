@@ -35,7 +35,7 @@ from numpy.typing import NDArray
 
 from crs.memory.chroma_store import ChromaMemoryStore, collection_name
 from crs.memory.entry import MemoryEntry, MemoryKind
-from crs.memory.store import MemoryHit, MemoryStoreError, StoreUnavailable
+from crs.memory.store import MemoryHit, MemoryStoreError, StoreUnavailable, checked_user_id
 
 __all__ = ["ProcessMemoryStore"]
 
@@ -110,8 +110,7 @@ class ProcessMemoryStore:
         return self._state_dir
 
     def for_user(self, user_id: str) -> _RemoteUserMemories:
-        if not isinstance(user_id, str) or not user_id:
-            raise ValueError(f"user_id must be a non-empty string, got {user_id!r}")
+        checked_user_id(user_id)
         return _RemoteUserMemories(self, user_id)
 
     def forget_user(self, user_id: str) -> int:

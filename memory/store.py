@@ -24,6 +24,7 @@ __all__ = [
     "StoreCorrupted",
     "StoreUnavailable",
     "UserMemories",
+    "checked_user_id",
 ]
 
 
@@ -42,6 +43,13 @@ class StoreCorrupted(StoreUnavailable):
 
 class IsolationError(MemoryStoreError):
     """A read returned a record of another user: refused, never handed out."""
+
+
+def checked_user_id(user_id: object) -> str:
+    """``user_id`` if a store may hand out a handle for it: a non-empty string."""
+    if not isinstance(user_id, str) or not user_id:
+        raise ValueError(f"user_id must be a non-empty string, got {user_id!r}")
+    return user_id
 
 
 @dataclass(frozen=True, slots=True)
