@@ -28,18 +28,18 @@ def serving_cpu(settings: Settings, workers: int = 1) -> int | None:
     """The CPU to keep a server process on (``[serve] cpu``), or None to leave its threads to the
     kernel. ``"auto"`` picks the last CPU this process may use, when it may use two or more."""
     choice = settings.serve.cpu
-    if choice != "auto" and choice != "off" and workers > 1:
+    if isinstance(choice, int) and workers > 1:
         raise ValueError(f"[serve] cpu = {choice} keeps one process on a CPU; with --workers {workers} "
                          "set cpu = \"auto\" or \"off\"")
     if choice == "off" or workers > 1:
         return None
     if not hasattr(os, "sched_getaffinity"):
-        if choice != "auto":
+        if isinstance(choice, int):
             raise ValueError(f"[serve] cpu = {choice}: this system cannot keep a process on a CPU; "
                              "use \"auto\" or \"off\"")
         return None
     allowed = sorted(os.sched_getaffinity(0))
-    if choice != "auto":
+    if isinstance(choice, int):
         if choice not in allowed:
             raise ValueError(f"[serve] cpu = {choice}: this process may only use CPUs "
                              f"{', '.join(map(str, allowed))}")
