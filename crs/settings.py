@@ -61,6 +61,14 @@ class ServeSettings(BaseModel):
         "computes on several cores; off: the kernel places the threads)")
     telegram: TelegramSettings = Field(default_factory=TelegramSettings)
 
+    @field_validator("cpu", mode="before")
+    @classmethod
+    def _cpu(cls, value: object) -> object:
+        # one message naming every form, not one per member of the union
+        if value in ("auto", "off") or (isinstance(value, int) and not isinstance(value, bool) and value >= 0):
+            return value
+        raise ValueError(f'expected a CPU number (0, 1, ...), "auto" or "off", got {value!r}')
+
 
 class Settings(BaseModel):
     # inputs stay out of error texts: a checkpoints_url may hold a password
@@ -155,7 +163,7 @@ def _describe(exc: ValidationError, path: Path, text: str) -> str:
         close = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1)
         hint = f" (did you mean {close[0]!r}?)" if close else ""
         return f"{where}: unknown setting {key!r}{hint}"
-    return f"{where}: {key}: {error['msg']}"
+    return f"{where}: {key}: {str(error['msg']).removeprefix('Value error, ')}"
 
 
 _SUBMODELS: dict[tuple[str, ...], type[BaseModel]] = {

@@ -65,6 +65,14 @@ def test_crs_serve_names_a_cpu_it_may_not_use_in_one_line(tmp_path: Path) -> Non
                    "cpu = 4096", "may only use CPUs")
 
 
+@pytest.mark.parametrize(("value", "shown"), [("-1", "-1"), ('"fast"', "'fast'"), ("true", "True")])
+def test_a_cpu_setting_of_no_known_form_is_named_in_one_line(tmp_path: Path, value: str, shown: str) -> None:
+    settings = tmp_path / "crs.toml"
+    settings.write_text(f"[serve]\ncpu = {value}\n", "utf-8")
+    one_clear_line(crs("serve", "--insecure-no-auth", "--settings", str(settings), env_home=tmp_path),
+                   "serve.cpu", 'expected a CPU number (0, 1, ...), "auto" or "off"', f"got {shown}")
+
+
 def test_one_cpu_leaves_nothing_to_choose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {3}, raising=False)
     assert serving_cpu(Settings(state_dir=tmp_path, memory_process=True)) is None
